@@ -1,0 +1,59 @@
+# cashback-accrual: every command a developer, CI and the README use.
+# `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the `cashback` CLI and the dev tools
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check workers tests benchmarks
+	$(BIN)/ruff format --check workers tests benchmarks
+
+fmt: install ## apply ruff format and safe fixes
+	$(BIN)/ruff format workers tests benchmarks
+	$(BIN)/ruff check --fix workers tests benchmarks
+
+typecheck: install ## mypy --strict on workers/
+	$(BIN)/mypy --strict workers
+
+test-unit: install ## the fast tests only (no broker)
+	@bash .ci/pytest.sh -m "not kafka" $(PYTEST_ARGS)
+
+test-kafka: install ## the broker tests only (starts a local broker unless KAFKA_BOOTSTRAP_SERVERS is set)
+	@bash .ci/pytest.sh -m kafka $(PYTEST_ARGS)
+
+test: lint typecheck ## lint, typecheck and the whole suite, broker tests included
+	@bash .ci/pytest.sh $(PYTEST_ARGS)
+
+kafka-up: install ## start the local single-node KRaft broker (writes .kafka/bootstrap)
+	$(BIN)/python -m cashback.devtools.local_kafka up
+
+kafka-down: install ## stop the local broker started by kafka-up
+	$(BIN)/python -m cashback.devtools.local_kafka down
+
+demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary
+	$(BIN)/python -m cashback.devtools.demo
+
+bench: install ## benchmarks (QUICK=1 for a short run)
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
+
+clean: ## remove caches and local broker data (keeps the venv and the jars)
+	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
+
+.PHONY: help install lint fmt typecheck test-unit test-kafka test kafka-up kafka-down demo bench clean

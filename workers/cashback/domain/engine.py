@@ -1,0 +1,273 @@
+"""The one entry of the core: input bytes + rule set versions in, records to write out.
+
+`Engine.handle` is a pure function of its input and the catalog it holds: no clock, no I/O.
+The Kafka worker, the offline `cashback price` command and the benchmarks all call it and
+differ only in where bytes come from and go to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any, Final
+
+import msgspec
+
+from cashback.domain.catalog import Catalog
+from cashback.domain.events import (
+    MAX_EVENT_BYTES,
+    Purchase,
+    Refund,
+    Rejection,
+    decode_event,
+    refund_amounts,
+)
+from cashback.domain.facts import Facts
+from cashback.domain.pricing import Price, price
+from cashback.domain.records import (
+    ACCRUAL_SCHEMA,
+    NOTIFICATION_SCHEMA,
+    Accrual,
+    RuleAmount,
+    accrual_id,
+    encoder,
+    notification_for,
+)
+
+ACCRUALS: Final = "accruals"
+NOTIFICATIONS: Final = "notifications"
+
+
+class Outcome(IntEnum):
+    ACCRUED = 0
+    REVERSED = 1
+    NOT_ELIGIBLE = 2
+    DEAD_LETTER = 3
+
+
+OUTCOME_NAMES: Final = ("accrued", "reversed", "not_eligible", "dead_letter")
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to write: a logical destination (ACCRUALS or NOTIFICATIONS), key and value."""
+
+    destination: str
+    key: bytes
+    value: bytes
+    schema: str
+
+
+@dataclass(slots=True)
+class Handled:
+    """Everything the adapters need about one input: what to write and what to count."""
+
+    outcome: Outcome
+    outputs: list[Output] = field(default_factory=list)
+    accruals: list[Accrual] = field(default_factory=list)
+    event_id: str | None = None
+    rejection: Rejection | None = None
+    currency: str | None = None
+    purchase_minor: int = 0  # the order total of a purchase (refunds: 0), for the metrics
+    occurred_at: datetime | None = None
+
+
+class Engine:
+    """Prices events against a catalog. Swap `catalog` between batches to apply new versions."""
+
+    __slots__ = ("catalog", "max_event_bytes")
+
+    def __init__(self, catalog: Catalog, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.catalog = catalog
+        self.max_event_bytes = max_event_bytes
+
+    def handle(self, raw: bytes | None) -> Handled:
+        event = decode_event(raw, self.max_event_bytes)
+        if isinstance(event, Rejection):
+            return Handled(Outcome.DEAD_LETTER, rejection=event)
+        if type(event) is Purchase:
+            return self._purchase(event)
+        assert type(event) is Refund
+        return self._refund(event)
+
+    def _purchase(self, event: Purchase) -> Handled:
+        handled = Handled(
+            Outcome.NOT_ELIGIBLE,
+            event_id=event.event_id,
+            currency=event.currency,
+            purchase_minor=event.total_minor,
+            occurred_at=event.occurred_at,
+        )
+        rulesets = self.catalog.at(event.occurred_at)
+        if not rulesets:
+            return handled
+        facts = _purchase_facts(event)
+        lines = event.lines
+        amounts = [line.amount_minor for line in lines]
+        for ruleset in rulesets:
+            if event.currency not in ruleset.currencies:
+                continue
+            priced = price(ruleset, facts, lines, amounts, event.total_minor)
+            if priced.amount == 0:
+                continue
+            rules = tuple(RuleAmount(r.rule.id, r.base, r.paid) for r in priced.paying)
+            available_at = event.occurred_at + timedelta(days=ruleset.hold_days)
+            expires = ruleset.expires_days
+            accrual = Accrual(
+                accrual_id=accrual_id(event.event_id, ruleset.name),
+                kind="accrual",
+                event_id=event.event_id,
+                purchase_id=event.purchase_id,
+                customer_id=event.customer.id,
+                ruleset=ruleset.name,
+                ruleset_version=ruleset.version,
+                currency=event.currency,
+                amount_minor=priced.amount,
+                base_minor=priced.base,
+                rules=rules,
+                status="pending" if ruleset.hold_days else "available",
+                occurred_at=event.occurred_at,
+                available_at=available_at,
+                expires_at=None if expires is None else available_at + timedelta(days=expires),
+            )
+            descriptions = tuple(r.rule.description for r in priced.paying)
+            _emit(handled, accrual, ruleset.notify.accrual, event, descriptions)
+        if handled.accruals:
+            handled.outcome = Outcome.ACCRUED
+        return handled
+
+    def _refund(self, event: Refund) -> Handled:
+        handled = Handled(
+            Outcome.NOT_ELIGIBLE,
+            event_id=event.event_id,
+            currency=event.currency,
+            occurred_at=event.occurred_at,
+        )
+        original = event.original
+        rulesets = self.catalog.at(original.occurred_at)
+        if not rulesets:
+            return handled
+        amounts = refund_amounts(event)
+        assert not isinstance(amounts, Rejection)  # decode_event already checked it adds up
+        facts = _refund_facts(event)
+        for ruleset in rulesets:
+            if event.currency not in ruleset.currencies:
+                continue
+            before = price(
+                ruleset, facts, original.lines, amounts.before_lines, amounts.before_total
+            )
+            after = price(ruleset, facts, original.lines, amounts.after_lines, amounts.after_total)
+            change = after.amount - before.amount
+            if change == 0:
+                continue
+            accrual = Accrual(
+                accrual_id=accrual_id(event.event_id, ruleset.name),
+                kind="reversal",
+                event_id=event.event_id,
+                purchase_id=event.purchase_id,
+                customer_id=event.customer.id,
+                ruleset=ruleset.name,
+                ruleset_version=ruleset.version,
+                currency=event.currency,
+                amount_minor=change,
+                base_minor=after.base - before.base,
+                rules=_rule_changes(before, after),
+                status="available",
+                occurred_at=event.occurred_at,
+                available_at=event.occurred_at,
+                expires_at=None,
+            )
+            described = {r.id for r in accrual.rules}
+            descriptions = tuple(r.description for r in ruleset.rules if r.id in described)
+            _emit(handled, accrual, ruleset.notify.reversal, event, descriptions)
+        if handled.accruals:
+            handled.outcome = Outcome.REVERSED
+        return handled
+
+
+def _emit(
+    handled: Handled,
+    accrual: Accrual,
+    template: str | None,
+    event: Purchase | Refund,
+    descriptions: tuple[str, ...],
+) -> None:
+    key = accrual.customer_id.encode()
+    handled.accruals.append(accrual)
+    handled.outputs.append(Output(ACCRUALS, key, encoder.encode(accrual), ACCRUAL_SCHEMA))
+    if template is not None and event.customer.notifications:
+        note = notification_for(accrual, template, event.customer.locale, descriptions)
+        handled.outputs.append(
+            Output(NOTIFICATIONS, key, encoder.encode(note), NOTIFICATION_SCHEMA)
+        )
+
+
+def _rule_changes(before: Price, after: Price) -> tuple[RuleAmount, ...]:
+    """Per rule, what this refund changed (after - before), in priority order."""
+    paid: dict[int, list[int]] = {}
+    ids: dict[int, str] = {}
+    for sign, priced in ((-1, before), (1, after)):
+        for result in priced.paying:
+            rank = result.rule.rank
+            ids[rank] = result.rule.id
+            entry = paid.setdefault(rank, [0, 0])
+            entry[0] += sign * result.base
+            entry[1] += sign * result.paid
+    return tuple(
+        RuleAmount(ids[rank], base, amount)
+        for rank, (base, amount) in sorted(paid.items())
+        if amount != 0
+    )
+
+
+def _purchase_facts(event: Purchase) -> Facts:
+    merchant = event.merchant
+    customer = event.customer
+    return Facts(
+        occurred_at=event.occurred_at,
+        merchant=merchant.id if merchant else None,
+        mcc=merchant.mcc if merchant else None,
+        region=merchant.region if merchant else None,
+        channel=event.channel,
+        payment_method=event.payment_method,
+        tier=customer.tier,
+        segments=frozenset(customer.segments),
+        activation=lambda: {"purchase": msgspec.to_builtins(event)},
+    )
+
+
+def _refund_facts(event: Refund) -> Facts:
+    """Conditions read the original purchase: its time, merchant, and the customer as then."""
+    original = event.original
+    merchant = original.merchant
+    customer: Any = original.customer if original.customer is not None else event.customer
+    return Facts(
+        occurred_at=original.occurred_at,
+        merchant=merchant.id if merchant else None,
+        mcc=merchant.mcc if merchant else None,
+        region=merchant.region if merchant else None,
+        channel=original.channel,
+        payment_method=original.payment_method,
+        tier=customer.tier,
+        segments=frozenset(customer.segments),
+        activation=lambda: {"purchase": _original_view(event)},
+    )
+
+
+def _original_view(event: Refund) -> dict[str, Any]:
+    """The original purchase as CEL sees it: the purchase/v1 shape, as it was."""
+    original = event.original
+    view: dict[str, Any] = msgspec.to_builtins(original)
+    customer: dict[str, Any] = msgspec.to_builtins(event.customer)
+    if original.customer is not None:
+        customer["tier"] = original.customer.tier
+        customer["segments"] = list(original.customer.segments)
+    view.update(
+        type="purchase",
+        event_id=event.event_id,
+        purchase_id=event.purchase_id,
+        currency=event.currency,
+        customer=customer,
+    )
+    return {key: value for key, value in view.items() if value is not None}

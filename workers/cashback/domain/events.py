@@ -1,0 +1,210 @@
+"""Input events (`purchase/v1`, refunds) as typed structs, and their strict decoding.
+
+Decoding is one typed `msgspec` pass (schema, types, lengths, patterns) followed by the few
+checks a schema cannot express: timestamps must carry an offset, and a refund must add up.
+Every rejection has a stable code and a message that names the field, never its value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Final
+
+import msgspec
+from msgspec import Meta, Struct
+
+from cashback.domain.money import MAX_MINOR
+
+MAX_EVENT_BYTES: Final = 512 * 1024
+MAX_LINES: Final = 1000
+
+# Stable `error.code` values written to dead letters and counted in metrics.
+TOO_LARGE: Final = "too_large"
+EMPTY: Final = "empty"
+INVALID_JSON: Final = "invalid_json"
+SCHEMA_VIOLATION: Final = "schema_violation"
+REFUND_MISMATCH: Final = "refund_mismatch"
+ERROR_CODES: Final = (TOO_LARGE, EMPTY, INVALID_JSON, SCHEMA_VIOLATION, REFUND_MISMATCH)
+
+Id = Annotated[str, Meta(min_length=1, max_length=128)]
+Text = Annotated[str, Meta(max_length=128)]
+Minor = Annotated[int, Meta(ge=0, le=MAX_MINOR)]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$")]
+Mcc = Annotated[str, Meta(pattern="^[0-9]{4}$")]
+Locale = Annotated[str, Meta(pattern="^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
+Segments = Annotated[tuple[Text, ...], Meta(max_length=64)]
+
+
+class Customer(Struct, frozen=True, kw_only=True):
+    id: Id
+    tier: Text | None = None
+    segments: Segments = ()
+    locale: Locale | None = None
+    notifications: bool = True
+
+
+class OriginalCustomer(Struct, frozen=True, kw_only=True):
+    """The customer as they were at the original purchase (conditions read these)."""
+
+    id: Id | None = None
+    tier: Text | None = None
+    segments: Segments = ()
+
+
+class Merchant(Struct, frozen=True, kw_only=True):
+    id: Text | None = None
+    mcc: Mcc | None = None
+    region: Text | None = None
+
+
+class Line(Struct, frozen=True, kw_only=True):
+    sku: Text
+    category: Text
+    quantity: Annotated[int, Meta(ge=1, le=MAX_MINOR)]
+    amount_minor: Minor
+
+
+Lines = Annotated[tuple[Line, ...], Meta(min_length=1, max_length=MAX_LINES)]
+
+
+class Purchase(Struct, frozen=True, kw_only=True, tag="purchase", tag_field="type"):
+    event_id: Id
+    purchase_id: Id
+    occurred_at: datetime
+    customer: Customer
+    currency: Currency
+    total_minor: Minor
+    lines: Lines
+    merchant: Merchant | None = None
+    channel: Text | None = None
+    payment_method: Text | None = None
+
+
+class Original(Struct, frozen=True, kw_only=True):
+    """The original purchase as it was, carried by a refund so pricing stays stateless."""
+
+    occurred_at: datetime
+    total_minor: Minor
+    lines: Lines
+    merchant: Merchant | None = None
+    channel: Text | None = None
+    payment_method: Text | None = None
+    customer: OriginalCustomer | None = None
+
+
+class RefundLine(Struct, frozen=True, kw_only=True):
+    line: Annotated[int, Meta(ge=0, lt=MAX_LINES)]
+    amount_minor: Minor
+
+
+RefundLines = Annotated[tuple[RefundLine, ...], Meta(max_length=MAX_LINES)]
+
+
+class Refund(Struct, frozen=True, kw_only=True, tag="refund", tag_field="type"):
+    event_id: Id
+    purchase_id: Id
+    occurred_at: datetime
+    customer: Customer
+    currency: Currency
+    original: Original
+    refunded_lines: Annotated[tuple[RefundLine, ...], Meta(min_length=1, max_length=MAX_LINES)]
+    previously_refunded_lines: RefundLines = ()
+
+
+Event = Purchase | Refund
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an input cannot be priced: a stable code and a message naming the field."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundAmounts:
+    """Per-line amounts and totals before and after this refund (O - P and O - P - R)."""
+
+    before_lines: tuple[int, ...]
+    before_total: int
+    after_lines: tuple[int, ...]
+    after_total: int
+
+
+_decoder: Final = msgspec.json.Decoder(Event)
+
+
+def decode_event(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Event | Rejection:
+    """Decode one input value into a typed event, or say exactly why not."""
+    if raw is None or len(raw) == 0:
+        return Rejection(EMPTY, "the record has no value")
+    if len(raw) > max_bytes:
+        return Rejection(TOO_LARGE, f"the value is {len(raw)} bytes; the limit is {max_bytes}")
+    try:
+        event: Event = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return Rejection(SCHEMA_VIOLATION, str(exc))
+    except msgspec.DecodeError as exc:
+        return Rejection(INVALID_JSON, str(exc))
+    if event.occurred_at.tzinfo is None:
+        return _naive("$.occurred_at")
+    if type(event) is Refund:
+        if event.original.occurred_at.tzinfo is None:
+            return _naive("$.original.occurred_at")
+        amounts = refund_amounts(event)
+        if isinstance(amounts, Rejection):
+            return amounts
+    return event
+
+
+def _naive(path: str) -> Rejection:
+    return Rejection(SCHEMA_VIOLATION, f"timestamp without a UTC offset - at `{path}`")
+
+
+def refund_amounts(refund: Refund) -> RefundAmounts | Rejection:
+    """O - P and O - P - R, or a rejection: a missing line, or more returned than remains."""
+    lines = [line.amount_minor for line in refund.original.lines]
+    total = _subtract(
+        "previously_refunded_lines",
+        refund.previously_refunded_lines,
+        lines,
+        refund.original.total_minor,
+    )
+    if isinstance(total, Rejection):
+        return total
+    before_lines, before_total = tuple(lines), total
+    after_total = _subtract("refunded_lines", refund.refunded_lines, lines, before_total)
+    if isinstance(after_total, Rejection):
+        return after_total
+    return RefundAmounts(before_lines, before_total, tuple(lines), after_total)
+
+
+def _subtract(
+    field: str, entries: tuple[RefundLine, ...], lines: list[int], total: int
+) -> int | Rejection:
+    """Lower `lines` (in place) and `total` by `entries`; a rejection names the entry that fails."""
+    for position, entry in enumerate(entries):
+        where = f"`$.{field}[{position}]`"
+        if entry.line >= len(lines):
+            return Rejection(
+                REFUND_MISMATCH,
+                f"line {entry.line} does not exist: the original has {len(lines)} lines"
+                f" - at {where}",
+            )
+        if entry.amount_minor > lines[entry.line]:
+            return Rejection(
+                REFUND_MISMATCH,
+                f"returns {entry.amount_minor} on line {entry.line} where {lines[entry.line]}"
+                f" remains - at {where}",
+            )
+        if entry.amount_minor > total:
+            return Rejection(
+                REFUND_MISMATCH,
+                f"returns {entry.amount_minor} where {total} of the order total remains"
+                f" - at {where}",
+            )
+        lines[entry.line] -= entry.amount_minor
+        total -= entry.amount_minor
+    return total

@@ -1,0 +1,106 @@
+"""What the worker writes: `accrual/v1` and `notification/v1` documents, with deterministic ids.
+
+Field order is fixed by the struct definitions and timestamps come from the input, never
+from a clock, so the same input and rule set versions always encode to the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Final, Literal
+
+import msgspec
+from msgspec import Struct
+
+ACCRUAL_SCHEMA: Final = "accrual/v1"
+NOTIFICATION_SCHEMA: Final = "notification/v1"
+
+# Fixed namespaces for the name-based (version 5) UUIDs of accruals and notifications.
+_ACCRUAL_NAMESPACE: Final = bytes.fromhex("5d2f7a4e0c3b4e8f9a61b2c3d4e5f601")
+_NOTIFICATION_NAMESPACE: Final = bytes.fromhex("8a41c9e27f6d4b0c8e35a1b2c3d4e5f6")
+
+Kind = Literal["accrual", "reversal"]
+
+
+class RuleAmount(Struct, frozen=True):
+    id: str
+    base_minor: int
+    amount_minor: int
+
+
+class Accrual(Struct, frozen=True, kw_only=True):
+    accrual_id: str
+    kind: Kind
+    event_id: str
+    purchase_id: str
+    customer_id: str
+    ruleset: str
+    ruleset_version: int
+    currency: str
+    amount_minor: int
+    base_minor: int
+    rules: tuple[RuleAmount, ...]
+    status: Literal["pending", "available"]
+    occurred_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+
+
+class NotificationParams(Struct, frozen=True, kw_only=True):
+    amount_minor: int
+    currency: str
+    available_at: datetime
+    expires_at: datetime | None
+    descriptions: tuple[str, ...]
+
+
+class Notification(Struct, frozen=True, kw_only=True):
+    notification_id: str
+    template: str
+    customer_id: str
+    locale: str | None
+    accrual_id: str
+    kind: Kind
+    params: NotificationParams
+
+
+def name_uuid(namespace: bytes, name: str) -> str:
+    """RFC 4122 version-5 UUID text, equal to `uuid.uuid5`, without building UUID objects."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def accrual_id(event_id: str, ruleset: str) -> str:
+    # The unit separator cannot be confused with text in either part.
+    return name_uuid(_ACCRUAL_NAMESPACE, f"{event_id}\x1f{ruleset}")
+
+
+def notification_id(accrual: str, template: str) -> str:
+    return name_uuid(_NOTIFICATION_NAMESPACE, f"{accrual}\x1f{template}")
+
+
+def notification_for(
+    accrual: Accrual, template: str, locale: str | None, descriptions: tuple[str, ...]
+) -> Notification:
+    return Notification(
+        notification_id=notification_id(accrual.accrual_id, template),
+        template=template,
+        customer_id=accrual.customer_id,
+        locale=locale,
+        accrual_id=accrual.accrual_id,
+        kind=accrual.kind,
+        params=NotificationParams(
+            amount_minor=accrual.amount_minor,
+            currency=accrual.currency,
+            available_at=accrual.available_at,
+            expires_at=accrual.expires_at,
+            descriptions=descriptions,
+        ),
+    )
+
+
+encoder: Final = msgspec.json.Encoder()
