@@ -102,7 +102,7 @@ class Engine:
         rulesets = self.catalog.at(event.occurred_at)
         if not rulesets:
             return handled
-        facts = _purchase_facts(event)
+        facts = purchase_facts(event)
         lines = event.lines
         amounts = [line.amount_minor for line in lines]
         for ruleset in rulesets:
@@ -150,7 +150,7 @@ class Engine:
             return handled
         amounts = refund_amounts(event)
         assert not isinstance(amounts, Rejection)  # decode_event already checked it adds up
-        facts = _refund_facts(event)
+        facts = refund_facts(event)
         for ruleset in rulesets:
             if event.currency not in ruleset.currencies:
                 continue
@@ -221,7 +221,7 @@ def _rule_changes(before: Price, after: Price) -> tuple[RuleAmount, ...]:
     )
 
 
-def _purchase_facts(event: Purchase) -> Facts:
+def purchase_facts(event: Purchase) -> Facts:
     merchant = event.merchant
     customer = event.customer
     return Facts(
@@ -237,7 +237,7 @@ def _purchase_facts(event: Purchase) -> Facts:
     )
 
 
-def _refund_facts(event: Refund) -> Facts:
+def refund_facts(event: Refund) -> Facts:
     """Conditions read the original purchase: its time, merchant, and the customer as then."""
     original = event.original
     merchant = original.merchant

@@ -1,0 +1,1 @@
+"""The `cashback` command line: one module per subcommand, wired in `main`."""
