@@ -44,13 +44,14 @@ def price(
     candidates = _order_candidates(ruleset, facts)
     by_category = ruleset.by_category
     by_sku = ruleset.by_sku
+    per_sku = ruleset.sku_sensitive
     first = ruleset.combine == "first"
     memo: dict[int, bool] = {}
     holding_by_key: dict[object, tuple[int, ...]] = {}
     line_holding: list[tuple[int, ...]] = []
     bases: dict[int, int] = {}
     for index, line in enumerate(lines):
-        key: object = (line.category, line.sku) if by_sku else line.category
+        key: object = (line.category, line.sku) if per_sku else line.category
         holding = holding_by_key.get(key)
         if holding is None:
             ranks = by_category.get(line.category, ())

@@ -151,6 +151,7 @@ class RuleSet:
         "notify",
         "rounding",
         "rules",
+        "sku_sensitive",
         "version",
         "zone",
     )
@@ -176,6 +177,8 @@ class RuleSet:
         self.fingerprint = msgspec.json.encode(doc)
         self.by_category = _index(rules, lambda r: r.categories)
         self.by_sku = _index([r for r in rules if r.categories is None], lambda r: r.skus)
+        # Whether a line's sku can change which rules hold it (then pricing caches per sku).
+        self.sku_sensitive = any(r.skus is not None for r in rules)
         whole_order = [r for r in rules if r.categories is None and r.skus is None]
         self.by_merchant = _index(whole_order, lambda r: _allowed(r, "merchants"))
         self.by_mcc = _index(

@@ -159,6 +159,8 @@ def _structural_problem(text: str, raw: dict[str, Any]) -> Problem:
     message, path = match["message"], match["path"]
     if path.endswith((".local_time.from", ".local_time.to")) and "got `int`" in message:
         message += ' (quote clock times in YAML: "08:00")'
+    if path.endswith(".percent") and ("got `int`" in message or "got `float`" in message):
+        message += ' (write percents as decimal strings: "1.5"; a float never touches money)'
     return Problem(_name_rule(path.lstrip("."), raw), message)
 
 

@@ -1,0 +1,113 @@
+"""SPEC "Bad input": every rejection has a stable code and names the field, never the value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from cashback.domain import events
+from cashback.domain.engine import Outcome
+from cashback.domain.events import decode_event
+from pricing_support import handle, line, purchase, rule, ruleset
+
+RS = ruleset([rule()])
+
+
+def mutate(path: list[str | int], value: Any) -> bytes:
+    event: Any = purchase([line(1000)], merchant={"id": "M-1", "mcc": "5411"})
+    target = event
+    for step in path[:-1]:
+        target = target[step]
+    if value is DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return orjson.dumps(event)
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "field"),
+    [
+        (None, events.EMPTY, ""),
+        (b"", events.EMPTY, ""),
+        (b"not json", events.INVALID_JSON, ""),
+        (b'{"type": "purchase",', events.INVALID_JSON, ""),
+        (b"\xff\xfe", events.INVALID_JSON, ""),
+        (b"[]", events.SCHEMA_VIOLATION, "object"),
+        (mutate(["type"], "gift"), events.SCHEMA_VIOLATION, "$.type"),
+        (mutate(["event_id"], DELETE), events.SCHEMA_VIOLATION, "event_id"),
+        (mutate(["event_id"], ""), events.SCHEMA_VIOLATION, "$.event_id"),
+        (mutate(["event_id"], "x" * 129), events.SCHEMA_VIOLATION, "$.event_id"),
+        (
+            mutate(["lines", 0, "amount_minor"], 10.5),
+            events.SCHEMA_VIOLATION,
+            "$.lines[0].amount_minor",
+        ),
+        (
+            mutate(["lines", 0, "amount_minor"], -1),
+            events.SCHEMA_VIOLATION,
+            "$.lines[0].amount_minor",
+        ),
+        (
+            mutate(["lines", 0, "amount_minor"], "100"),
+            events.SCHEMA_VIOLATION,
+            "$.lines[0].amount_minor",
+        ),
+        (
+            mutate(["lines", 0, "amount_minor"], 2**53),
+            events.SCHEMA_VIOLATION,
+            "$.lines[0].amount_minor",
+        ),
+        (mutate(["lines", 0, "quantity"], 0), events.SCHEMA_VIOLATION, "$.lines[0].quantity"),
+        (mutate(["total_minor"], 1e3), events.SCHEMA_VIOLATION, "$.total_minor"),
+        (mutate(["lines"], []), events.SCHEMA_VIOLATION, "$.lines"),
+        (mutate(["lines"], [line(1)] * 1001), events.SCHEMA_VIOLATION, "$.lines"),
+        (mutate(["currency"], "rub"), events.SCHEMA_VIOLATION, "$.currency"),
+        (mutate(["merchant", "mcc"], "541"), events.SCHEMA_VIOLATION, "$.merchant.mcc"),
+        (mutate(["customer"], DELETE), events.SCHEMA_VIOLATION, "customer"),
+        (mutate(["customer", "id"], 42), events.SCHEMA_VIOLATION, "$.customer.id"),
+        (mutate(["occurred_at"], "2026-12-05 14:00"), events.SCHEMA_VIOLATION, "$.occurred_at"),
+        (mutate(["occurred_at"], "2026-12-05T14:00:00"), events.SCHEMA_VIOLATION, "$.occurred_at"),
+    ],
+)
+def test_rejections_have_a_code_and_a_place(raw: bytes | None, code: str, field: str) -> None:
+    handled = handle(RS, raw) if raw is not None else None
+    rejection = decode_event(raw)
+    assert isinstance(rejection, events.Rejection)
+    assert rejection.code == code
+    assert field in rejection.message
+    if handled is not None:
+        assert handled.outcome is Outcome.DEAD_LETTER
+        assert handled.outputs == []
+
+
+def test_too_large() -> None:
+    raw = mutate(["lines"], [line(1)] * 900)
+    rejection = decode_event(raw, max_bytes=1024)
+    assert isinstance(rejection, events.Rejection)
+    assert rejection.code == events.TOO_LARGE
+    assert str(len(raw)) in rejection.message
+
+
+def test_messages_never_echo_values() -> None:
+    secret = "Ivan Ivanov, +7 999 123-45-67"
+    raw = mutate(["customer", "id"], secret + "x" * 200)
+    rejection = decode_event(raw)
+    assert isinstance(rejection, events.Rejection)
+    assert "Ivan" not in rejection.message
+
+
+def test_unknown_fields_are_ignored() -> None:
+    event = purchase([line(1000)], loyalty_card="L-1", future={"nested": [1, 2]})
+    event["lines"][0]["colour"] = "red"
+    assert not isinstance(decode_event(orjson.dumps(event)), events.Rejection)
+
+
+def test_optional_fields_may_be_absent_or_null() -> None:
+    event = purchase([line(1000)], merchant=None, channel=None, payment_method=None)
+    assert not isinstance(decode_event(orjson.dumps(event)), events.Rejection)
