@@ -1,0 +1,1 @@
+"""Developer tooling: a local Kafka broker without Docker, the demo and other helpers."""

@@ -1,0 +1,1 @@
+"""Kafka-facing runtime: topics, clients and the stream worker around the pure pricing core."""
