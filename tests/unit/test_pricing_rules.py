@@ -334,12 +334,19 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, Any], dic
         {"r": 5000},
     ),
     (
-        "fixed-zero-amount-line-qualifies",
+        "fixed-zero-amount-line-does-not-qualify",
         {},
         [rule(pay={"fixed_minor": 5000})],
         purchase([line(0)]),
+        {},
+    ),  # a free (or fully refunded) line has no money in it: the rule does not qualify
+    (
+        "fixed-qualifies-with-one-paid-line",
+        {},
+        [rule(pay={"fixed_minor": 5000})],
+        purchase([line(0), line(1)]),
         {"r": 5000},
-    ),  # a line in the base, even at 0, qualifies the rule
+    ),
     (
         "fixed-needs-a-line",
         {},

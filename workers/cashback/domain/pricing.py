@@ -72,16 +72,17 @@ def price(
         for rank in holding:
             bases[rank] = bases.get(rank, 0) + amount
         line_holding.append(holding)
-    if not bases:
-        return Price(ruleset, [], [], 0, 0)
-
     rounding = ruleset.rounding
     results: list[RuleResult] = []
     for rank in sorted(bases):
-        rule = rules[rank]
         base = bases[rank]
+        if base == 0:  # only lines with money in them qualify a rule (see docs/decisions.md)
+            continue
+        rule = rules[rank]
         raw = rule.payout.raw(base, rounding)
         results.append(RuleResult(rule, base, raw, rule.payout.limit(raw)))
+    if not results:
+        return Price(ruleset, [], [], 0, 0)
 
     if ruleset.combine == "best":
         winner = results[0]
