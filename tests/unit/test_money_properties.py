@@ -18,8 +18,11 @@ from cashback.domain.rules import RuleSet
 from pricing_support import line, purchase, refund, ruleset
 
 CATEGORIES = ["groceries", "electronics", "fuel", "toys"]
-settings.register_profile("default", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None)
+settings.register_profile(
+    "default", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")), deadline=None
+)
 settings.load_profile("default")
+
 
 def text(value: Decimal) -> str:
     return format(value.normalize(), "f")
