@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from cashback import __version__
+from cashback.cli import publish, run, topics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="validate or publish rule set documents")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
     # Subcommands register here, one line each.
-    del rules_commands
+    run.register(commands)
+    topics.register(commands)
+    publish.register(rules_commands)
     return parser
 
 

@@ -1,0 +1,152 @@
+"""The batch step: consumed records in, records to write and aggregated counts out.
+
+No Kafka client and no clock: `price_batch` runs each record through the engine, routes
+outputs to topics with their headers, turns refusals into dead letters, and counts what
+the metrics need. Any runtime (this worker, a faust agent, a test) can feed it records
+that look like `Record` and get the same bytes back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from cashback.domain.engine import ACCRUALS, NOTIFICATIONS, OUTCOME_NAMES, Engine, Handled
+from cashback.domain.headers import Headers, dead_letter_headers, output_headers
+
+TRACEPARENT = "traceparent"
+
+# (currency, ruleset, version, kind): the labels accruals and payouts are counted by.
+AccrualKey = tuple[str, str, int, str]
+
+
+class Record(Protocol):
+    """What the batch step reads from a consumed record; confluent_kafka.Message fits."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def headers(self) -> list[tuple[str, bytes]] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """The topic each kind of output goes to."""
+
+    accruals: str
+    notifications: str
+    dlq: str
+
+    def topic_for(self, destination: str) -> str:
+        if destination == ACCRUALS:
+            return self.accruals
+        if destination == NOTIFICATIONS:
+            return self.notifications
+        raise ValueError(f"unknown output destination {destination!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceRequest:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """Everything the metrics need about one batch, summed per label set."""
+
+    events: int = 0
+    consumed: Counter[str] = field(default_factory=Counter)  # by input topic
+    outcomes: Counter[str] = field(default_factory=Counter)  # by outcome name
+    dead_letters: Counter[str] = field(default_factory=Counter)  # by error code
+    accruals: Counter[AccrualKey] = field(default_factory=Counter)
+    payout_minor: Counter[AccrualKey] = field(default_factory=Counter)  # absolute amounts
+    purchase_minor: Counter[str] = field(default_factory=Counter)  # by currency
+    written: Counter[str] = field(default_factory=Counter)  # by output topic
+    latest_event_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class PricedBatch:
+    requests: list[ProduceRequest]
+    stats: BatchStats
+
+
+def price_batch(engine: Engine, records: Sequence[Record], routes: Routes) -> PricedBatch:
+    """Price every record in order; the requests keep the input order within the batch."""
+    requests: list[ProduceRequest] = []
+    stats = BatchStats()
+    for record in records:
+        handled = engine.handle(record.value())
+        if handled.rejection is not None:
+            requests.append(dead_letter(record, handled, routes))
+        else:
+            requests.extend(route_outputs(record, handled, routes))
+        count(stats, record, handled)
+    for request in requests:
+        stats.written[request.topic] += 1
+    return PricedBatch(requests, stats)
+
+
+def route_outputs(record: Record, handled: Handled, routes: Routes) -> list[ProduceRequest]:
+    traceparent = find_header(record.headers(), TRACEPARENT)
+    return [
+        ProduceRequest(
+            routes.topic_for(output.destination),
+            output.key,
+            output.value,
+            output_headers(output.schema, handled.event_id, traceparent),
+        )
+        for output in handled.outputs
+    ]
+
+
+def dead_letter(record: Record, handled: Handled, routes: Routes) -> ProduceRequest:
+    """The input's key and value untouched; its headers plus why and where from."""
+    assert handled.rejection is not None
+    why = dead_letter_headers(
+        handled.rejection,
+        record.topic() or "",
+        _number(record.partition()),
+        _number(record.offset()),
+    )
+    return ProduceRequest(
+        routes.dlq, record.key(), record.value(), [*(record.headers() or []), *why]
+    )
+
+
+def count(stats: BatchStats, record: Record, handled: Handled) -> None:
+    stats.events += 1
+    stats.consumed[record.topic() or ""] += 1
+    stats.outcomes[OUTCOME_NAMES[handled.outcome]] += 1
+    if handled.rejection is not None:
+        stats.dead_letters[handled.rejection.code] += 1
+        return
+    for accrual in handled.accruals:
+        key = (accrual.currency, accrual.ruleset, accrual.ruleset_version, accrual.kind)
+        stats.accruals[key] += 1
+        stats.payout_minor[key] += abs(accrual.amount_minor)
+    if handled.currency is not None and handled.purchase_minor:
+        stats.purchase_minor[handled.currency] += handled.purchase_minor
+    moment = handled.occurred_at
+    if moment is not None and (stats.latest_event_time is None or moment > stats.latest_event_time):
+        stats.latest_event_time = moment
+
+
+def find_header(headers: list[tuple[str, bytes]] | None, name: str) -> bytes | None:
+    """The first header called `name` (any case), or None."""
+    for key, value in headers or ():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _number(value: int | None) -> int:
+    return -1 if value is None else value

@@ -1,0 +1,205 @@
+"""The one composition root: settings in, clients, metrics, HTTP and the loop wired, run.
+
+`run(settings)` is what `cashback run` calls; the demo and benchmarks can call it too,
+in a thread with their own `stop` event:
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
+    thread.start(); ...; stop.set(); thread.join()
+
+Exit codes: 0 stopped on request, 1 a Kafka client failed for good (fenced, fatal),
+2 bad configuration or rule files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from prometheus_client import CollectorRegistry
+
+from cashback.domain.catalog import Catalog
+from cashback.domain.engine import Engine
+from cashback.rulefiles import RuleSetFilesError, load_catalog
+from cashback.runtime import logs
+from cashback.runtime.alo import AtLeastOnceDelivery
+from cashback.runtime.batch import Routes
+from cashback.runtime.clients import (
+    FatalKafkaError,
+    consumer_config,
+    consumer_lags,
+    producer_config,
+    rules_consumer_config,
+)
+from cashback.runtime.delivery import Delivery
+from cashback.runtime.eos import TransactionalDelivery
+from cashback.runtime.http import Health, HealthServer
+from cashback.runtime.logs import fields
+from cashback.runtime.metrics import Metrics
+from cashback.runtime.rules_feed import RulesFeed
+from cashback.runtime.settings import Settings
+from cashback.runtime.worker import ClientErrors, Worker
+
+EXIT_OK: Final = 0
+EXIT_KAFKA: Final = 1
+EXIT_CONFIG: Final = 2
+
+
+def run(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    registry: CollectorRegistry | None = None,
+    on_listening: Callable[[int], None] | None = None,
+) -> int:
+    """Run the worker until `stop` is set (or SIGTERM/SIGINT in the main thread)."""
+    logs.configure(settings.log_level)
+    log = logs.get("worker")
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        _stop_on_signals(stop, log)
+    log.info("starting", extra=fields(settings=settings.describe()))
+    try:
+        catalog = load_catalog(settings.rules) if settings.rules else Catalog()
+    except RuleSetFilesError as exc:
+        log.error("rule files refused", extra=fields(problems=[str(p) for p in exc.problems]))
+        return EXIT_CONFIG
+    registry = registry or CollectorRegistry()
+    metrics = Metrics(registry, guarantee=settings.processing_guarantee)
+    health = Health(settings.liveness_seconds)
+    try:
+        server = HealthServer(settings.metrics_host, settings.metrics_port, registry, health)
+    except OSError as exc:
+        log.error("cannot listen for /metrics", extra=fields(error=str(exc)))
+        return EXIT_CONFIG
+    server.start()
+    log.info("metrics server listening", extra=fields(port=server.port))
+    if on_listening is not None:
+        on_listening(server.port)
+    try:
+        return _serve(settings, catalog=catalog, metrics=metrics, health=health, stop=stop, log=log)
+    except KafkaException as exc:
+        log.error("Kafka client setup failed", extra=fields(error=str(exc.args[0])))
+        return EXIT_CONFIG
+    finally:
+        server.close()
+
+
+def _serve(
+    settings: Settings,
+    *,
+    catalog: Catalog,
+    metrics: Metrics,
+    health: Health,
+    stop: threading.Event,
+    log: logging.Logger,
+) -> int:
+    kafka_log = logs.get("kafka")
+    errors = ClientErrors(metrics, kafka_log)
+    engine = Engine(catalog, max_event_bytes=settings.max_event_bytes)
+    metrics.show_catalog(catalog)
+    with contextlib.ExitStack() as cleanup:
+        feed: RulesFeed | None = None
+        if settings.rules_topic:
+            rules_consumer = Consumer(
+                rules_consumer_config(settings, log=kafka_log, on_error=errors)
+            )
+            feed = RulesFeed(rules_consumer, settings.rules_topic, metrics, logs.get("rules"))
+            cleanup.callback(_quietly, feed.close, log)
+            loaded = feed.catch_up(catalog, stop=stop, beat=health.beat)
+            if loaded is None:
+                return EXIT_OK
+            engine.catalog = loaded
+            metrics.show_catalog(loaded)
+        if not engine.catalog.all():
+            log.warning("no rule sets loaded: every purchase is not eligible until one arrives")
+
+        def on_stats(statistics: str) -> None:
+            metrics.show_consumer_lag(consumer_lags(statistics))
+
+        consumer = Consumer(
+            consumer_config(settings, log=kafka_log, on_error=errors, on_stats=on_stats)
+        )
+        cleanup.callback(_quietly, consumer.close, log)
+        producer = Producer(producer_config(settings, log=kafka_log, on_error=errors))
+        delivery = _delivery(settings, producer, consumer, metrics, log)
+        cleanup.callback(_quietly, delivery.close, log)
+        worker = Worker(
+            consumer=consumer,
+            delivery=delivery,
+            engine=engine,
+            routes=Routes(
+                settings.accruals_topic, settings.notifications_topic, settings.dlq_topic
+            ),
+            metrics=metrics,
+            health=health,
+            errors=errors,
+            log=log,
+            rules_feed=feed,
+            batch_size=settings.batch_size,
+            poll_seconds=settings.commit_interval_ms / 1000,
+        )
+        try:
+            delivery.start(stop)
+            consumer.subscribe(
+                list(settings.input_topics),
+                on_assign=worker.on_assign,
+                on_revoke=worker.on_revoke,
+                on_lost=worker.on_lost,
+            )
+            with _ready(health, metrics):
+                log.info("consuming", extra=fields(topics=list(settings.input_topics)))
+                worker.run(stop)
+        except FatalKafkaError as exc:
+            log.error("stopping: %s", exc, extra=fields(error=str(exc)))
+            return EXIT_KAFKA
+        log.info("stopping: finished the batch in hand, leaving the group")
+    log.info("stopped")
+    return EXIT_OK
+
+
+def _delivery(
+    settings: Settings, producer: Any, consumer: Any, metrics: Metrics, log: logging.Logger
+) -> Delivery:
+    if settings.exactly_once:
+        return TransactionalDelivery(
+            producer, consumer, metrics, log, transactional_id=settings.transactional_id
+        )
+    return AtLeastOnceDelivery(producer, consumer, metrics, log)
+
+
+@contextlib.contextmanager
+def _ready(health: Health, metrics: Metrics) -> Iterator[None]:
+    health.set_ready(True)
+    metrics.set_ready(True)
+    try:
+        yield
+    finally:
+        health.set_ready(False)
+        metrics.set_ready(False)
+
+
+def _quietly(close: Callable[[], object], log: logging.Logger) -> None:
+    """Shutdown goes on when one client fails to close; the failure is logged."""
+    try:
+        close()
+    except (KafkaException, FatalKafkaError, RuntimeError) as exc:
+        log.warning("close failed", extra=fields(error=str(exc)))
+
+
+def _stop_on_signals(stop: threading.Event, log: logging.Logger) -> None:
+    def handle(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            log.info(
+                "signal received; finishing the batch in hand",
+                extra=fields(signal=signal.Signals(signum).name),
+            )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,138 @@
+"""librdkafka configuration for the worker's clients, and how their errors are read.
+
+Each config is layered: the worker's defaults, then the operator's pass-through
+properties (`--kafka`, `KAFKA_*`), then the few properties the delivery guarantee
+depends on, which nobody may override (settings.RESERVED_KAFKA refuses them up front).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+
+from cashback.runtime.settings import Settings
+
+STATISTICS_INTERVAL_MS: Final = "5000"
+UNASSIGNED_PARTITION: Final = -1
+
+# Codes that mean another producer took over our transactional.id, or the group moved on.
+_FENCED_NAMES: Final = frozenset(
+    {
+        "_FENCED",
+        "PRODUCER_FENCED",
+        "INVALID_PRODUCER_EPOCH",
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+    }
+)
+
+
+class FatalKafkaError(RuntimeError):
+    """A client can no longer work (fenced, fatal idempotence error, bad config): exit."""
+
+
+def is_fenced(error: Any) -> bool:
+    return bool(error.name() in _FENCED_NAMES)
+
+
+def _common(
+    settings: Settings, log: logging.Logger, on_error: Callable[[Any], None]
+) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": "cashback-accrual",
+        "logger": log,
+        "error_cb": on_error,
+    }
+
+
+def _layer(defaults: dict[str, Any], settings: Settings, fixed: dict[str, Any]) -> dict[str, Any]:
+    return {**defaults, **settings.kafka_config(), **fixed}
+
+
+def consumer_config(
+    settings: Settings,
+    *,
+    log: logging.Logger,
+    on_error: Callable[[Any], None],
+    on_stats: Callable[[str], None],
+) -> dict[str, Any]:
+    """The input consumer: a group member that never commits on its own."""
+    defaults = {
+        **_common(settings, log, on_error),
+        "auto.offset.reset": "earliest",
+        "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+    }
+    fixed = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": settings.group_id,
+        # Offsets move only with the outputs: in the transaction, or after delivery.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # Inputs written by transactional producers count only once committed.
+        "isolation.level": "read_committed",
+        "stats_cb": on_stats,
+    }
+    return _layer(defaults, settings, fixed)
+
+
+def producer_config(
+    settings: Settings, *, log: logging.Logger, on_error: Callable[[Any], None]
+) -> dict[str, Any]:
+    """Transactional (exactly once) or idempotent (at least once) producer."""
+    fixed: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "enable.idempotence": True,
+    }
+    if settings.exactly_once:
+        fixed["transactional.id"] = settings.transactional_id
+    config = _layer(_common(settings, log, on_error), settings, fixed)
+    config.pop("group.instance.id", None)
+    return config
+
+
+def rules_consumer_config(
+    settings: Settings, *, log: logging.Logger, on_error: Callable[[Any], None]
+) -> dict[str, Any]:
+    """Reads the rules topic with assign(): it never joins the group nor commits."""
+    fixed = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        # librdkafka wants a group.id even for assign(); this one never joins or commits.
+        "group.id": f"{settings.group_id}.rules-reader",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    }
+    config = _layer(_common(settings, log, on_error), settings, fixed)
+    config.pop("group.instance.id", None)
+    config.pop("statistics.interval.ms", None)
+    return config
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    """Plain client config for admin and one-off producers (topics, publish)."""
+    return {**settings.kafka_config(), "bootstrap.servers": settings.bootstrap_servers}
+
+
+def consumer_lags(statistics: str | bytes) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> records behind the end, for the partitions being fetched.
+
+    librdkafka's `consumer_lag` is the partition end (the last stable offset when reading
+    committed) minus the later of the consumed position and the committed offset;
+    -1 means unknown (not assigned, not fetched yet) and is left out.
+    """
+    document = orjson.loads(statistics)
+    lags: dict[tuple[str, int], int] = {}
+    for topic, data in (document.get("topics") or {}).items():
+        for partition in (data.get("partitions") or {}).values():
+            number = partition.get("partition", UNASSIGNED_PARTITION)
+            lag = partition.get("consumer_lag", -1)
+            assigned = partition.get("desired", True)
+            if number == UNASSIGNED_PARTITION or not assigned or lag is None or lag < 0:
+                continue
+            lags[(topic, int(number))] = int(lag)
+    return lags

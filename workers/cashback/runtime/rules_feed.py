@@ -1,0 +1,172 @@
+"""Rule set versions from the compacted rules topic, read to the end at start, then live.
+
+The feed uses its own consumer with `assign()` (no group membership, no commits): every
+instance must see every version, and re-reading the compacted topic from the beginning
+on each start is cheap. A document is applied only if it parses, its key is
+`<ruleset>:<version>` of its content, and it does not change a version already known;
+otherwise it is refused, logged with its key and problem (never its content) and
+counted, and the versions already loaded keep serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+from cashback.domain.catalog import Catalog, RuleSetConflictError
+from cashback.domain.rules import RuleSet, parse_ruleset
+from cashback.domain.ruleset_doc import RuleSetError
+from cashback.runtime.logs import fields
+from cashback.runtime.metrics import Metrics
+
+APPLIED: Final = "applied"
+DUPLICATE: Final = "duplicate"  # the same version with the same content, read again
+IGNORED: Final = "ignored"  # a tombstone: published versions are never removed
+REFUSED: Final = "refused"
+INVALID: Final = "invalid"
+CONFLICT: Final = "conflict"
+KEY_MISMATCH: Final = "key_mismatch"
+WAIT_FOR_TOPIC_SECONDS: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    catalog: Catalog
+    result: str
+    reason: str | None = None
+    problem: str | None = None
+    ruleset: RuleSet | None = None
+
+
+def rule_key(ruleset: RuleSet) -> str:
+    return f"{ruleset.name}:{ruleset.version}"
+
+
+def apply_document(catalog: Catalog, key: bytes | None, value: bytes | None) -> Applied:
+    """The catalog with this document's version added, or why it is refused."""
+    if not value:
+        return Applied(catalog, IGNORED)
+    try:
+        ruleset = parse_ruleset(value)
+    except RuleSetError as exc:
+        return Applied(catalog, REFUSED, INVALID, "; ".join(str(p) for p in exc.problems))
+    expected = rule_key(ruleset)
+    if key is None or key.decode("utf-8", "replace") != expected:
+        problem = f"the key must be {expected!r}, the document's ruleset:version"
+        return Applied(catalog, REFUSED, KEY_MISMATCH, problem, ruleset)
+    try:
+        updated = catalog.with_ruleset(ruleset)
+    except RuleSetConflictError as exc:
+        return Applied(catalog, REFUSED, CONFLICT, str(exc), ruleset)
+    return Applied(updated, APPLIED if updated is not catalog else DUPLICATE, ruleset=ruleset)
+
+
+class RulesFeed:
+    """Reads the rules topic with `consumer` (a confluent_kafka.Consumer, not subscribed)."""
+
+    def __init__(self, consumer: Any, topic: str, metrics: Metrics, log: logging.Logger) -> None:
+        self._consumer = consumer
+        self._topic = topic
+        self._metrics = metrics
+        self._log = log
+
+    def catch_up(
+        self, catalog: Catalog, *, stop: threading.Event, beat: Callable[[], None]
+    ) -> Catalog | None:
+        """Read every document up to the end offsets seen now; None if stopped first."""
+        partitions = self._wait_for_partitions(stop, beat)
+        if partitions is None:
+            return None
+        ends: dict[int, int] = {}
+        for partition in partitions:
+            tp = TopicPartition(self._topic, partition)
+            _, ends[partition] = self._consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+        self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in ends])
+        pending = {p for p, end in ends.items() if end > 0}
+        while pending:
+            if stop.is_set():
+                return None
+            beat()
+            for message in self._consumer.consume(500, 0.5):
+                error = message.error()
+                if error is None:
+                    catalog = self._apply(catalog, message)
+                    if message.offset() + 1 >= ends[message.partition()]:
+                        pending.discard(message.partition())
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    if message.offset() >= ends[message.partition()]:
+                        pending.discard(message.partition())
+                else:
+                    self._kafka_error(error)
+        self._log.info(
+            "rule sets loaded",
+            extra=fields(versions=[rule_key(rs) for rs in catalog.all()], topic=self._topic),
+        )
+        return catalog
+
+    def poll(self, catalog: Catalog) -> Catalog:
+        """Apply whatever arrived since the last call, without waiting."""
+        for message in self._consumer.consume(100, 0):
+            error = message.error()
+            if error is None:
+                catalog = self._apply(catalog, message)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                self._kafka_error(error)
+        return catalog
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _wait_for_partitions(
+        self, stop: threading.Event, beat: Callable[[], None]
+    ) -> list[int] | None:
+        warned = False
+        while not stop.is_set():
+            beat()
+            metadata = self._consumer.list_topics(self._topic, timeout=10)
+            topic = metadata.topics.get(self._topic)
+            if topic is not None and topic.error is None and topic.partitions:
+                return sorted(topic.partitions)
+            if not warned:
+                self._log.warning(
+                    "rules topic not found; waiting for it", extra=fields(topic=self._topic)
+                )
+                warned = True
+            stop.wait(WAIT_FOR_TOPIC_SECONDS)
+        return None
+
+    def _apply(self, catalog: Catalog, message: Any) -> Catalog:
+        applied = apply_document(catalog, message.key(), message.value())
+        key = (message.key() or b"").decode("utf-8", "replace")
+        self._metrics.count_rule_document(applied.result)
+        if applied.result == REFUSED:
+            assert applied.reason is not None
+            self._metrics.count_rule_refusal(applied.reason)
+            self._log.error(
+                "rule document refused; the known versions keep serving",
+                extra=fields(
+                    key=key,
+                    reason=applied.reason,
+                    problem=applied.problem,
+                    partition=message.partition(),
+                    offset=message.offset(),
+                ),
+            )
+        elif applied.result == APPLIED:
+            self._log.info("rule set version loaded", extra=fields(key=key))
+            self._metrics.show_catalog(applied.catalog)
+        elif applied.result == IGNORED:
+            self._log.warning(
+                "empty rule document ignored; published versions are never removed",
+                extra=fields(key=key),
+            )
+        return applied.catalog
+
+    def _kafka_error(self, error: Any) -> None:
+        self._metrics.count_kafka_error(error.name())
+        self._log.warning("rules topic read error", extra=fields(error=str(error)))

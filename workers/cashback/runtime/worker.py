@@ -1,0 +1,186 @@
+"""The poll loop: poll a batch, price it, deliver it, count it; rules swap in between.
+
+The loop never polls while a batch is open, so rebalances (which librdkafka runs inside
+`consume`) always find the previous batch committed or rewound: a partition changes
+hands only at a batch boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from confluent_kafka import KafkaException, TopicPartition
+
+from cashback.domain.engine import Engine
+from cashback.runtime.batch import Record, Routes, price_batch
+from cashback.runtime.clients import FatalKafkaError
+from cashback.runtime.delivery import Delivery, RetryBatch
+from cashback.runtime.http import Health
+from cashback.runtime.logs import fields
+from cashback.runtime.metrics import Metrics
+from cashback.runtime.rules_feed import RulesFeed
+
+MAX_BACKOFF_SECONDS: Final = 5.0
+COMMITTED_TIMEOUT_SECONDS: Final = 10.0
+
+
+class ClientErrors:
+    """The clients' `error_cb`: counts and logs every error, remembers a fatal one."""
+
+    def __init__(self, metrics: Metrics, log: logging.Logger) -> None:
+        self._metrics = metrics
+        self._log = log
+        self.fatal: str | None = None
+
+    def __call__(self, error: Any) -> None:
+        self._metrics.count_kafka_error(error.name())
+        if error.fatal():
+            self.fatal = str(error)
+            self._log.error("fatal Kafka client error", extra=fields(error=str(error)))
+        else:
+            self._log.warning("Kafka client error", extra=fields(error=str(error)))
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        consumer: Any,
+        delivery: Delivery,
+        engine: Engine,
+        routes: Routes,
+        metrics: Metrics,
+        health: Health,
+        errors: ClientErrors,
+        log: logging.Logger,
+        rules_feed: RulesFeed | None = None,
+        batch_size: int = 500,
+        poll_seconds: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._delivery = delivery
+        self._engine = engine
+        self._routes = routes
+        self._metrics = metrics
+        self._health = health
+        self._errors = errors
+        self._log = log
+        self._rules_feed = rules_feed
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._clock = clock
+        self._backoff = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop` is set, after the batch in hand is committed; FatalKafkaError ends it."""
+        while not stop.is_set():
+            if self._errors.fatal is not None:
+                raise FatalKafkaError(self._errors.fatal)
+            self.swap_rules()
+            records = self.poll()
+            if records:
+                self.process(records, stop)
+            self._health.beat()
+
+    def swap_rules(self) -> None:
+        """New rule set versions apply from the next batch on, all at once."""
+        if self._rules_feed is not None:
+            catalog = self._rules_feed.poll(self._engine.catalog)
+            if catalog is not self._engine.catalog:
+                self._engine.catalog = catalog
+
+    def poll(self) -> list[Record]:
+        messages = self._consumer.consume(self._batch_size, self._poll_seconds)
+        records: list[Record] = []
+        errors: Counter[str] = Counter()
+        for message in messages:
+            error = message.error()
+            if error is None:
+                records.append(message)
+            else:
+                errors[str(error)] += 1
+                self._metrics.count_kafka_error(error.name())
+        for error_text, n in errors.items():
+            self._log.warning("consume error", extra=fields(error=error_text, count=n))
+        return records
+
+    def process(self, records: Sequence[Record], stop: threading.Event) -> None:
+        started = self._clock()
+        priced = price_batch(self._engine, records, self._routes)
+        try:
+            self._delivery.write(priced.requests)
+        except RetryBatch as retry:
+            self._metrics.count_retry(retry.error)
+            self._backoff = min(max(self._backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+            self._log.warning(
+                "batch not committed; reading it again",
+                extra=fields(error=retry.error, events=len(records), backoff_s=self._backoff),
+            )
+            rewind(self._consumer, records, self._log)
+            stop.wait(self._backoff)
+            return
+        self._backoff = 0.0
+        seconds = self._clock() - started
+        self._metrics.record_batch(priced.stats, seconds)
+        if self._log.isEnabledFor(logging.DEBUG):
+            stats = priced.stats
+            self._log.debug(
+                "batch committed",
+                extra=fields(
+                    events=stats.events,
+                    outcomes=dict(stats.outcomes),
+                    written=dict(stats.written),
+                    seconds=round(seconds, 4),
+                ),
+            )
+
+    # ----------------------------------------------------------------- rebalance callbacks
+
+    def on_assign(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._log.info("partitions assigned", extra=fields(partitions=_names(partitions)))
+
+    def on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._delivery.abandon()
+        self._log.info("partitions revoked", extra=fields(partitions=_names(partitions)))
+
+    def on_lost(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._delivery.abandon()
+        self._log.warning("partitions lost", extra=fields(partitions=_names(partitions)))
+
+
+def rewind(consumer: Any, records: Sequence[Record], log: logging.Logger) -> None:
+    """Seek the batch's partitions back to their committed offsets (else to the batch's
+    first offset), so the next poll returns the same records again."""
+    targets: dict[tuple[str, int], int] = {}
+    for record in records:
+        topic, partition, offset = record.topic(), record.partition(), record.offset()
+        if topic is not None and partition is not None and offset is not None:
+            targets.setdefault((topic, partition), offset)
+    try:
+        wanted = [TopicPartition(topic, partition) for topic, partition in targets]
+        for tp in consumer.committed(wanted, timeout=COMMITTED_TIMEOUT_SECONDS):
+            if tp.error is None and tp.offset >= 0:
+                targets[(tp.topic, tp.partition)] = tp.offset
+    except KafkaException as exc:
+        log.warning(
+            "committed offsets unavailable; rewinding to the batch start",
+            extra=fields(error=str(exc.args[0])),
+        )
+    for (topic, partition), offset in targets.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:
+            log.warning(
+                "seek failed",
+                extra=fields(topic=topic, partition=partition, error=str(exc.args[0])),
+            )
+
+
+def _names(partitions: list[Any]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]
