@@ -20,7 +20,7 @@ class RuleSetConflictError(ValueError):
 class Versions:
     """All versions of one named rule set. `at(t)` is the highest version effective at t."""
 
-    __slots__ = ("_best_upto", "_starts", "by_version", "name")
+    __slots__ = ("_best_upto", "_last_start", "_starts", "by_version", "name")
 
     def __init__(self, name: str, by_version: Mapping[int, RuleSet]) -> None:
         self.name = name
@@ -32,19 +32,26 @@ class Versions:
         for rs in ordered:
             best.append(rs if not best or rs.version > best[-1].version else best[-1])
         self._best_upto = best
+        self._last_start = self._starts[-1]
 
     def at(self, moment: datetime) -> RuleSet | None:
+        if moment >= self._last_start:  # most events: the newest start is behind them
+            return self._best_upto[-1]
         index = bisect_right(self._starts, moment)
         return self._best_upto[index - 1] if index else None
 
 
 class Catalog:
-    __slots__ = ("_versions", "names")
+    __slots__ = ("_in_force", "_starts", "_versions", "names")
 
     def __init__(self, versions: Mapping[str, Versions] | None = None) -> None:
         self._versions: dict[str, Versions] = dict(sorted((versions or {}).items()))
         # Rule sets are priced in name order so outputs come out in a stable order.
         self.names: tuple[str, ...] = tuple(self._versions)
+        # Between two consecutive `effective_from`s (of any version) the answer of `at` is
+        # constant: precompute it per interval, so pricing does one bisect per event.
+        self._starts = sorted({s for v in self._versions.values() for s in v._starts})
+        self._in_force = [self._compute_at(None)] + [self._compute_at(s) for s in self._starts]
 
     @classmethod
     def of(cls, rulesets: Iterable[RuleSet]) -> Catalog:
@@ -78,9 +85,12 @@ class Catalog:
 
     def at(self, moment: datetime) -> list[RuleSet]:
         """The version of every rule set in force at `moment` (those not yet effective skipped)."""
+        return self._in_force[bisect_right(self._starts, moment)]
+
+    def _compute_at(self, moment: datetime | None) -> list[RuleSet]:
         found = []
         for versions in self._versions.values():
-            ruleset = versions.at(moment)
+            ruleset = versions.at(moment) if moment is not None else None
             if ruleset is not None:
                 found.append(ruleset)
         return found

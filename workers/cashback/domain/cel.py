@@ -1,17 +1,22 @@
 """The optional CEL `expr` condition: compiled once per rule set version.
 
 Expressions may read one variable, `purchase` (the purchase as JSON, for refunds the
-original purchase). Evaluation is the slow path, so it is checked after every other
-condition of the rule.
+original purchase). Evaluation is the slow path: handing a Python mapping to the CEL
+runtime costs far more than evaluating (about 50 us against 1.6 us for a small purchase
+on this machine), so each event converts once, and only the top-level fields that the
+expressions name.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import cel as _cel
 
 ALLOWED_VARIABLES = frozenset({"purchase"})
+_USES = re.compile(r"\bpurchase\b(\s*\.\s*([A-Za-z_][A-Za-z0-9_]*))?")
+_STRINGS = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
 
 
 def compile_expression(source: str) -> Any:
@@ -24,3 +29,21 @@ def compile_expression(source: str) -> Any:
     if unknown:
         return f"unknown variable(s) {sorted(unknown)}; only `purchase` is available"
     return program
+
+
+def referenced_fields(source: str) -> frozenset[str] | None:
+    """The top-level `purchase` fields an expression reads, or None if it may read any."""
+    code = _STRINGS.sub('""', source)
+    fields: set[str] = set()
+    for match in _USES.finditer(code):
+        if match.group(2) is None:
+            return None  # `purchase` used whole, e.g. `purchase["x"]` or `size(purchase)`
+        fields.add(match.group(2))
+    return frozenset(fields)
+
+
+def context(purchase: dict[str, Any]) -> Any:
+    """A CEL evaluation context holding `purchase`."""
+    found = _cel.Context()
+    found.add_variable("purchase", purchase)
+    return found

@@ -96,16 +96,17 @@ class LocalTime:
 class Expression:
     """A CEL expression over `purchase`; an evaluation error or a non-true result does not hold."""
 
-    __slots__ = ("name", "program", "source")
+    __slots__ = ("fields", "name", "program", "source")
 
-    def __init__(self, source: str, program: Any) -> None:
+    def __init__(self, source: str, program: Any, fields: frozenset[str] | None) -> None:
         self.name = "expr"
         self.source = source
         self.program = program
+        self.fields = fields
 
     def holds(self, facts: Facts) -> bool:
         try:
-            return self.program.execute(facts.activation()) is True
+            return self.program.execute(facts.cel_context(self.fields)) is True
         except Exception:
             return False
 

@@ -8,7 +8,7 @@ differ only in where bytes come from and go to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum
 from typing import Any, Final
 
@@ -112,8 +112,8 @@ class Engine:
             if priced.amount == 0:
                 continue
             rules = tuple(RuleAmount(r.rule.id, r.base, r.paid) for r in priced.paying)
-            available_at = event.occurred_at + timedelta(days=ruleset.hold_days)
-            expires = ruleset.expires_days
+            available_at = event.occurred_at + ruleset.hold
+            expiry = ruleset.expiry
             accrual = Accrual(
                 accrual_id=accrual_id(event.event_id, ruleset.name),
                 kind="accrual",
@@ -129,7 +129,7 @@ class Engine:
                 status="pending" if ruleset.hold_days else "available",
                 occurred_at=event.occurred_at,
                 available_at=available_at,
-                expires_at=None if expires is None else available_at + timedelta(days=expires),
+                expires_at=None if expiry is None else available_at + expiry,
             )
             descriptions = tuple(r.rule.description for r in priced.paying)
             _emit(handled, accrual, ruleset.notify.accrual, event, descriptions)
@@ -233,7 +233,7 @@ def purchase_facts(event: Purchase) -> Facts:
         payment_method=event.payment_method,
         tier=customer.tier,
         segments=frozenset(customer.segments),
-        activation=lambda: {"purchase": msgspec.to_builtins(event)},
+        activation=lambda: _present(msgspec.to_builtins(event)),
     )
 
 
@@ -251,7 +251,7 @@ def refund_facts(event: Refund) -> Facts:
         payment_method=original.payment_method,
         tier=customer.tier,
         segments=frozenset(customer.segments),
-        activation=lambda: {"purchase": _original_view(event)},
+        activation=lambda: _original_view(event),
     )
 
 
@@ -270,4 +270,9 @@ def _original_view(event: Refund) -> dict[str, Any]:
         currency=event.currency,
         customer=customer,
     )
+    return _present(view)
+
+
+def _present(view: dict[str, Any]) -> dict[str, Any]:
+    """Drop absent optional fields, so CEL's `has(purchase.channel)` means what it says."""
     return {key: value for key, value in view.items() if value is not None}

@@ -1,7 +1,8 @@
 """What order conditions read: the facts of one purchase (or of a refund's original).
 
 Built once per event and shared by every rule set; the local weekday and minute are worked
-out once per timezone, and the CEL view of the purchase only when a rule with `expr` asks.
+out once per timezone, and the CEL view of the purchase only when a rule with `expr` asks,
+once per set of fields the expressions read.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cashback.domain import cel
+
 
 class Facts:
     __slots__ = (
         "_activation",
         "_activation_factory",
+        "_contexts",
         "_local",
         "channel",
         "mcc",
@@ -50,6 +54,7 @@ class Facts:
         self.segments = segments
         self._activation_factory = activation
         self._activation: dict[str, Any] | None = None
+        self._contexts: dict[frozenset[str] | None, Any] = {}
         self._local: dict[ZoneInfo, tuple[int, int]] = {}
 
     def local(self, zone: ZoneInfo) -> tuple[int, int]:
@@ -62,7 +67,17 @@ class Facts:
         return cached
 
     def activation(self) -> dict[str, Any]:
-        """The variables a CEL expression sees (`purchase`), built on first use."""
+        """The purchase as CEL sees it (the purchase/v1 JSON shape), built on first use."""
         if self._activation is None:
             self._activation = self._activation_factory()
         return self._activation
+
+    def cel_context(self, fields: frozenset[str] | None) -> Any:
+        """A CEL context with `purchase` narrowed to `fields` (all when None), built once."""
+        found = self._contexts.get(fields)
+        if found is None:
+            purchase = self.activation()
+            if fields is not None:
+                purchase = {k: v for k, v in purchase.items() if k in fields}
+            found = self._contexts[fields] = cel.context(purchase)
+        return found

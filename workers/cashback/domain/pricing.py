@@ -3,6 +3,10 @@
 An order here is a view: lines with their current amounts and the order total. A purchase
 is one view; a refund prices two views of its original (before and after this refund) and
 takes the difference, so this module knows nothing about refunds.
+
+This is the hot path: rules come pre-indexed by category (see `rules.RuleSet`), lines with
+the same category (and sku, when a rule looks at skus) share one look-up, and order
+conditions are checked at most once per rule.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from cashback.domain.rules import Rule, RuleSet
 
 @dataclass(slots=True)
 class RuleResult:
-    """One qualifying rule: its base, its result before and after its own caps, and what it pays
-    after `combine` and `max_per_purchase_minor`."""
+    """One qualifying rule: its base, its result before and after its own caps, and what it
+    pays after `combine` and `max_per_purchase_minor`."""
 
     rule: Rule
     base: int
@@ -41,29 +45,34 @@ def price(
 ) -> Price:
     """Cashback of one order view under `ruleset` (the caller has checked the currency)."""
     rules = ruleset.rules
-    candidates = _order_candidates(ruleset, facts)
-    by_category = ruleset.by_category
+    by_category = ruleset.candidates_by_category
+    always = ruleset.always
     by_sku = ruleset.by_sku
     per_sku = ruleset.sku_sensitive
+    extra = _order_candidates(ruleset, facts) if ruleset.order_indexed else ()
     first = ruleset.combine == "first"
+    stack = ruleset.combine == "stack"
     memo: dict[int, bool] = {}
     holding_by_key: dict[object, tuple[int, ...]] = {}
     line_holding: list[tuple[int, ...]] = []
     bases: dict[int, int] = {}
     for index, line in enumerate(lines):
-        key: object = (line.category, line.sku) if per_sku else line.category
+        category = line.category
+        key: object = (category, line.sku) if per_sku else category
         holding = holding_by_key.get(key)
         if holding is None:
-            ranks = by_category.get(line.category, ())
+            ranks = by_category.get(category, always)
             if by_sku:
                 ranks = _merge(ranks, by_sku.get(line.sku, ()))
-            ranks = _merge(ranks, candidates)
+            if extra:
+                ranks = _merge(ranks, extra)
             found: list[int] = []
             for rank in ranks:
+                rule = rules[rank]
                 held = memo.get(rank)
                 if held is None:
-                    held = memo[rank] = rules[rank].order_holds(facts, total)
-                if held and rules[rank].line_holds(line.category, line.sku):
+                    held = memo[rank] = rule.order_holds(facts, total)
+                if held and rule.line_holds(category, line.sku):
                     found.append(rank)
                     if first:  # the line goes to the highest-priority rule that holds
                         break
@@ -71,18 +80,20 @@ def price(
         amount = amounts[index]
         for rank in holding:
             bases[rank] = bases.get(rank, 0) + amount
-        line_holding.append(holding)
+        if stack:
+            line_holding.append(holding)
+
     rounding = ruleset.rounding
     results: list[RuleResult] = []
-    for rank in sorted(bases):
+    for rank in sorted(bases) if len(bases) > 1 else bases:
         base = bases[rank]
         if base == 0:  # only lines with money in them qualify a rule (see docs/decisions.md)
             continue
-        rule = rules[rank]
-        raw = rule.payout.raw(base, rounding)
-        results.append(RuleResult(rule, base, raw, rule.payout.limit(raw)))
+        payout = rules[rank].payout
+        raw = payout.raw(base, rounding)
+        results.append(RuleResult(rules[rank], base, raw, payout.limit(raw)))
     if not results:
-        return Price(ruleset, [], [], 0, 0)
+        return Price(ruleset, results, [], 0, 0)
 
     if ruleset.combine == "best":
         winner = results[0]
@@ -95,25 +106,30 @@ def price(
 
     budget = ruleset.max_per_purchase_minor
     paying: list[RuleResult] = []
+    amount = 0
+    base = 0
     for result in chosen:  # under a purchase cap, higher-priority rules are paid first
         paid = result.amount if budget is None else min(result.amount, budget)
         if paid > 0:
             result.paid = paid
             paying.append(result)
+            amount += paid
+            base += result.base
             if budget is not None:
                 budget -= paid
-    amount = sum(result.paid for result in paying)
-    return Price(ruleset, results, paying, amount, _paid_base(paying, line_holding, amounts))
+    if stack and len(paying) > 1:
+        base = _union_base(paying, line_holding, amounts)
+    return Price(ruleset, results, paying, amount, base)
 
 
 def _order_candidates(ruleset: RuleSet, facts: Facts) -> tuple[int, ...]:
-    """Rules without line conditions that may hold for this order, in priority order."""
-    candidates = ruleset.always
-    if facts.merchant is not None and ruleset.by_merchant:
-        candidates = _merge(candidates, ruleset.by_merchant.get(facts.merchant, ()))
-    if facts.mcc is not None and ruleset.by_mcc:
-        candidates = _merge(candidates, ruleset.by_mcc.get(facts.mcc, ()))
-    return candidates
+    """Rules without line conditions indexed by this order's merchant or MCC."""
+    found: tuple[int, ...] = ()
+    if facts.merchant is not None:
+        found = ruleset.by_merchant.get(facts.merchant, ())
+    if facts.mcc is not None:
+        found = _merge(found, ruleset.by_mcc.get(facts.mcc, ()))
+    return found
 
 
 def _merge(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:
@@ -124,12 +140,10 @@ def _merge(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(set(left).union(right)))
 
 
-def _paid_base(
+def _union_base(
     paying: list[RuleResult], line_holding: list[tuple[int, ...]], amounts: Sequence[int]
 ) -> int:
-    """The amount of the lines that earned: in the base of at least one paying rule."""
-    if len(paying) == 1:
-        return paying[0].base
+    """With `stack`, a line in several paying rules' bases counts once."""
     ranks = {result.rule.rank for result in paying}
     return sum(
         amounts[index]

@@ -67,11 +67,12 @@ class Notification(Struct, frozen=True, kw_only=True):
 
 def name_uuid(namespace: bytes, name: str) -> str:
     """RFC 4122 version-5 UUID text, equal to `uuid.uuid5`, without building UUID objects."""
-    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(namespace + name.encode(), usedforsecurity=False).hexdigest()
+    # Version nibble 5; the variant's top two bits 10 (the table maps the original nibble).
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT: Final = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def accrual_id(event_id: str, ruleset: str) -> str:

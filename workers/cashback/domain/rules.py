@@ -12,7 +12,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -139,16 +139,20 @@ class RuleSet:
         "by_mcc",
         "by_merchant",
         "by_sku",
+        "candidates_by_category",
         "combine",
         "currencies",
         "doc",
         "effective_from",
         "expires_days",
+        "expiry",
         "fingerprint",
+        "hold",
         "hold_days",
         "max_per_purchase_minor",
         "name",
         "notify",
+        "order_indexed",
         "rounding",
         "rules",
         "sku_sensitive",
@@ -168,6 +172,8 @@ class RuleSet:
         self.max_per_purchase_minor = doc.max_per_purchase_minor
         self.hold_days = doc.hold_days
         self.expires_days = doc.expires_days
+        self.hold = timedelta(days=doc.hold_days)
+        self.expiry = None if doc.expires_days is None else timedelta(days=doc.expires_days)
         notify = doc.notify
         self.notify = Notifications(
             notify.accrual if notify else None, notify.reversal if notify else None
@@ -190,6 +196,13 @@ class RuleSet:
             for r in whole_order
             if _allowed(r, "merchants") is None and _allowed(r, "mcc") is None
         )
+        # Precomputed so pricing merges nothing for the common line: its category's rules
+        # plus the rules that hold any line, in priority order.
+        self.candidates_by_category = {
+            category: tuple(sorted(set(ranks).union(self.always)))
+            for category, ranks in self.by_category.items()
+        }
+        self.order_indexed = bool(self.by_merchant or self.by_mcc)
 
     def __repr__(self) -> str:
         return f"RuleSet({self.name!r}, version={self.version})"
@@ -311,7 +324,7 @@ def _conditions(
         if isinstance(program, str):
             problems.append(Problem(f"{place}.when.expr", program))
         else:
-            found.append(Expression(when.expr, program))
+            found.append(Expression(when.expr, program, cel.referenced_fields(when.expr)))
     return tuple(found)
 
 
