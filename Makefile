@@ -50,10 +50,13 @@ kafka-down: install ## stop the local broker started by kafka-up
 demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary
 	$(BIN)/python -m cashback.devtools.demo
 
+bench-core: install ## core pricing speed (decode, price, encode), no Kafka
+	$(BIN)/python -m benchmarks.core --json benchmarks/core_results.json
+
 bench: install ## benchmarks (QUICK=1 for a short run)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
 
 clean: ## remove caches and local broker data (keeps the venv and the jars)
 	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
 
-.PHONY: help install lint fmt typecheck test-unit test-kafka test kafka-up kafka-down demo bench clean
+.PHONY: help install lint fmt typecheck test-unit test-kafka test kafka-up kafka-down demo bench bench-core clean

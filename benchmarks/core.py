@@ -1,0 +1,150 @@
+"""Core pricing speed: decode -> price -> encode through `Engine.handle`, no Kafka.
+
+Two catalogs price the same deterministic sample stream, one after the other within each
+repeat (so machine noise hits both alike):
+
+- `realistic`: the sample rule sets in deploy/examples/rules (several rule sets and
+  versions, 20+ rules, one CEL expression);
+- `realistic-no-cel`: the same without the rule that has a CEL `expr`, to show what the
+  slow path costs;
+- `1000-rules`: one generated rule set of 1,000 rules (category, sku, merchant and MCC
+  promotions with tier/channel/day conditions, and a catch-all), which the engine must
+  price through its indexes instead of scanning every rule.
+
+    python -m benchmarks.core [--events 20000] [--repeats 5] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cashback.devtools.sample_stream import generate
+from cashback.domain.catalog import Catalog
+from cashback.domain.engine import Engine
+from cashback.domain.rules import compile_ruleset, parse_ruleset
+from cashback.rulefiles import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "deploy" / "examples" / "rules"
+CATEGORIES = (
+    "groceries", "electronics", "fuel", "pharmacy", "apparel",
+    "travel", "restaurants", "home", "beauty", "auto",
+)  # fmt: skip
+
+
+def thousand_rules() -> Catalog:
+    """1,000 rules that look like a big retailer's promotion calendar."""
+    rules: list[dict[str, Any]] = []
+    for i in range(400):  # category promotions, a few per category with extra conditions
+        when: dict[str, Any] = {"categories": [CATEGORIES[i % 10], f"cat-{i}"]}
+        if i % 3 == 0:
+            when["tiers"] = ["gold", "platinum"]
+        if i % 4 == 1:
+            when["channels"] = ["online", "app"]
+        if i % 5 == 2:
+            when["days_of_week"] = ["sat", "sun"]
+        rules.append({"id": f"cat-{i:04d}", "pay": {"percent": f"{1 + i % 7}.5"}, "when": when,
+                      "priority": 10 + i % 50})  # fmt: skip
+    for i in range(400):  # sku promotions
+        rules.append({"id": f"sku-{i:04d}", "pay": {"fixed_minor": 1000 + i},
+                      "when": {"skus": [f"GRO-{i:05d}", f"ELE-{i:05d}"]}, "priority": 100})  # fmt: skip
+    for i in range(150):  # merchant partnerships
+        rules.append({"id": f"merchant-{i:04d}", "pay": {"percent": "2"},
+                      "when": {"merchants": [f"M-{i:05d}"]}, "priority": 5})  # fmt: skip
+    for i in range(49):  # MCC promotions
+        rules.append({"id": f"mcc-{i:04d}", "pay": {"percent": "1.5", "max_minor": 100000},
+                      "when": {"mcc": [f"{7000 + i:04d}"]}, "priority": 4})  # fmt: skip
+    rules.append({"id": "catch-all", "pay": {"percent": "0.5", "min_minor": 100}})
+    for rule in rules:
+        rule["description"] = f"promotion {rule['id']}"
+    doc = {
+        "ruleset": "big-retail", "version": 1, "effective_from": "2026-01-01T00:00:00+03:00",
+        "timezone": "Europe/Moscow", "currencies": ["RUB"], "hold_days": 14,
+        "expires_days": 365, "notify": {"accrual": "cashback_accrued"}, "rules": rules,
+    }  # fmt: skip
+    return Catalog.of([parse_ruleset(orjson.dumps(doc))])
+
+
+def without_cel(catalog: Catalog) -> Catalog:
+    import msgspec
+
+    found = []
+    for ruleset in catalog.all():
+        doc = ruleset.doc
+        kept = tuple(r for r in doc.rules if r.when.expr is None)
+        found.append(compile_ruleset(msgspec.structs.replace(doc, rules=kept)))
+    return Catalog.of(found)
+
+
+def run_once(handle: Callable[[bytes | None], object], values: list[bytes | None]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    for value in values:
+        handle(value)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    values = [r.value for r in generate(args.events, seed=7, bad_every=None)]
+    realistic = load_catalog([RULES])
+    catalogs = {
+        "realistic": realistic,
+        "realistic-no-cel": without_cel(realistic),
+        "1000-rules": thousand_rules(),
+    }
+    engines = {name: Engine(catalog) for name, catalog in catalogs.items()}
+    outputs = {name: sum(len(e.handle(v).outputs) for v in values) for name, e in engines.items()}
+    timings: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(args.repeats):
+        for name, engine in engines.items():
+            timings[name].append(run_once(engine.handle, values))
+
+    rows = []
+    for name, seconds in timings.items():
+        rates = sorted(len(values) / s for s in seconds)
+        rows.append({
+            "name": name,
+            "rules": sum(len(rs.rules) for rs in catalogs[name].all()),
+            "rule_set_versions": len(catalogs[name]),
+            "events_per_s": round(statistics.median(rates)),
+            "min_events_per_s": round(rates[0]),
+            "max_events_per_s": round(rates[-1]),
+            "us_per_event": round(1e6 / statistics.median(rates), 2),
+            "outputs_per_event": round(outputs[name] / len(values), 2),
+        })  # fmt: skip
+    base = rows[0]["events_per_s"]
+    print(f"{len(values)} sample events, {args.repeats} interleaved repeats, one core")
+    print(f"{'catalog':18} {'rules':>6} {'events/s (min-max)':>26} {'us/event':>9} "
+          f"{'outputs/ev':>10} {'vs realistic':>12}")  # fmt: skip
+    for row in rows:
+        spread = (
+            f"{row['events_per_s']:,} ({row['min_events_per_s']:,}-{row['max_events_per_s']:,})"
+        )
+        print(f"{row['name']:18} {row['rules']:>6} {spread:>26} {row['us_per_event']:>9} "
+              f"{row['outputs_per_event']:>10} {row['events_per_s'] / base:>11.2f}x")  # fmt: skip
+    if args.json:
+        machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                   "processor": platform.processor() or platform.machine()}  # fmt: skip
+        args.json.write_bytes(
+            orjson.dumps({"machine": machine, "runs": rows}, option=orjson.OPT_INDENT_2)
+        )
+
+
+if __name__ == "__main__":
+    main()
