@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from cashback.devtools.sample_stream import generate
@@ -56,8 +57,9 @@ def thousand_rules() -> Catalog:
         rules.append({"id": f"cat-{i:04d}", "pay": {"percent": f"{1 + i % 7}.5"}, "when": when,
                       "priority": 10 + i % 50})  # fmt: skip
     for i in range(400):  # sku promotions
+        skus = [f"GRO-{i:05d}", f"ELE-{i:05d}"]
         rules.append({"id": f"sku-{i:04d}", "pay": {"fixed_minor": 1000 + i},
-                      "when": {"skus": [f"GRO-{i:05d}", f"ELE-{i:05d}"]}, "priority": 100})  # fmt: skip
+                      "when": {"skus": skus}, "priority": 100})  # fmt: skip
     for i in range(150):  # merchant partnerships
         rules.append({"id": f"merchant-{i:04d}", "pay": {"percent": "2"},
                       "when": {"merchants": [f"M-{i:05d}"]}, "priority": 5})  # fmt: skip
@@ -76,8 +78,6 @@ def thousand_rules() -> Catalog:
 
 
 def without_cel(catalog: Catalog) -> Catalog:
-    import msgspec
-
     found = []
     for ruleset in catalog.all():
         doc = ruleset.doc
