@@ -111,3 +111,18 @@ def test_unknown_fields_are_ignored() -> None:
 def test_optional_fields_may_be_absent_or_null() -> None:
     event = purchase([line(1000)], merchant=None, channel=None, payment_method=None)
     assert not isinstance(decode_event(orjson.dumps(event)), events.Rejection)
+
+
+def test_lines_adding_up_past_2_53_are_refused() -> None:
+    half = 2**52
+    raw = orjson.dumps(purchase([line(half), line(half)], total_minor=1))
+    rejection = decode_event(raw)
+    assert isinstance(rejection, events.Rejection)
+    assert rejection.code == events.SCHEMA_VIOLATION
+    assert "$.lines" in rejection.message
+
+
+def test_a_trailing_newline_does_not_pass_a_pattern() -> None:
+    rejection = decode_event(mutate(["currency"], "RUB\n"))
+    assert isinstance(rejection, events.Rejection)
+    assert "$.currency" in rejection.message

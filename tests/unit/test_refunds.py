@@ -148,3 +148,15 @@ def test_refund_larger_than_the_order_total_is_a_dead_letter() -> None:
     handled = handle(CATEGORY_RATES, event)
     assert handled.rejection is not None
     assert handled.rejection.code == REFUND_MISMATCH
+
+
+def test_cel_sees_the_view_being_priced() -> None:
+    # SPEC's difference method holds for `expr` as for min_total_minor: a refund taking the
+    # order under 25000 claws the cashback back.
+    rs = ruleset([rule(pay={"percent": "5"}, when={"expr": "purchase.total_minor >= 25000"})])
+    assert amounts(handle(rs, ORDER)) == {"retail": 1500}  # 30000 * 5%
+    assert amounts(handle(rs, refund(ORDER, [(1, 6000)]))) == {"retail": -1500}
+    lines_rs = ruleset(
+        [rule(pay={"percent": "5"}, when={"expr": "purchase.lines[1].amount_minor > 0"})]
+    )
+    assert amounts(handle(lines_rs, refund(ORDER, [(1, 20000)]))) == {"retail": -1500}

@@ -7,6 +7,7 @@ differ only in where bytes come from and go to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -150,14 +151,18 @@ class Engine:
             return handled
         amounts = refund_amounts(event)
         assert not isinstance(amounts, Rejection)  # decode_event already checked it adds up
-        facts = refund_facts(event)
+        # CEL sees the view being priced, so `expr` follows SPEC's O - P and O - P - R too.
+        facts_before = refund_facts(event, amounts.before_lines, amounts.before_total)
+        facts_after = refund_facts(event, amounts.after_lines, amounts.after_total)
         for ruleset in rulesets:
             if event.currency not in ruleset.currencies:
                 continue
             before = price(
-                ruleset, facts, original.lines, amounts.before_lines, amounts.before_total
+                ruleset, facts_before, original.lines, amounts.before_lines, amounts.before_total
             )
-            after = price(ruleset, facts, original.lines, amounts.after_lines, amounts.after_total)
+            after = price(
+                ruleset, facts_after, original.lines, amounts.after_lines, amounts.after_total
+            )
             change = after.amount - before.amount
             if change == 0:
                 continue
@@ -237,8 +242,9 @@ def purchase_facts(event: Purchase) -> Facts:
     )
 
 
-def refund_facts(event: Refund) -> Facts:
-    """Conditions read the original purchase: its time, merchant, and the customer as then."""
+def refund_facts(event: Refund, lines: Sequence[int], total: int) -> Facts:
+    """Conditions read the original purchase: its time, merchant, and the customer as then;
+    `lines` and `total` are the amounts of the view being priced (O - P or O - P - R)."""
     original = event.original
     merchant = original.merchant
     customer: Any = original.customer if original.customer is not None else event.customer
@@ -251,12 +257,13 @@ def refund_facts(event: Refund) -> Facts:
         payment_method=original.payment_method,
         tier=customer.tier,
         segments=frozenset(customer.segments),
-        activation=lambda: _original_view(event),
+        activation=lambda: _refund_view(event, lines, total),
     )
 
 
-def _original_view(event: Refund) -> dict[str, Any]:
-    """The original purchase as CEL sees it: the purchase/v1 shape, as it was."""
+def _refund_view(event: Refund, lines: Sequence[int], total: int) -> dict[str, Any]:
+    """The purchase as CEL sees it for a refund: the original, in the purchase/v1 shape,
+    with the amounts of the view being priced."""
     original = event.original
     view: dict[str, Any] = msgspec.to_builtins(original)
     customer: dict[str, Any] = msgspec.to_builtins(event.customer)
@@ -269,6 +276,11 @@ def _original_view(event: Refund) -> dict[str, Any]:
         purchase_id=event.purchase_id,
         currency=event.currency,
         customer=customer,
+        total_minor=total,
+        lines=[
+            {**line, "amount_minor": amount}
+            for line, amount in zip(view["lines"], lines, strict=True)
+        ],
     )
     return _present(view)
 

@@ -30,9 +30,9 @@ ERROR_CODES: Final = (TOO_LARGE, EMPTY, INVALID_JSON, SCHEMA_VIOLATION, REFUND_M
 Id = Annotated[str, Meta(min_length=1, max_length=128)]
 Text = Annotated[str, Meta(max_length=128)]
 Minor = Annotated[int, Meta(ge=0, le=MAX_MINOR)]
-Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$")]
-Mcc = Annotated[str, Meta(pattern="^[0-9]{4}$")]
-Locale = Annotated[str, Meta(pattern="^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}\\Z")]
+Mcc = Annotated[str, Meta(pattern="^[0-9]{4}\\Z")]
+Locale = Annotated[str, Meta(pattern="^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\\Z", max_length=35)]
 Segments = Annotated[tuple[Text, ...], Meta(max_length=64)]
 
 
@@ -150,13 +150,23 @@ def decode_event(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Event |
         return Rejection(INVALID_JSON, str(exc))
     if event.occurred_at.tzinfo is None:
         return _naive("$.occurred_at")
-    if type(event) is Refund:
+    if isinstance(event, Purchase):
+        if sum([line.amount_minor for line in event.lines]) > MAX_MINOR:
+            return _too_much("$.lines")
+    else:
         if event.original.occurred_at.tzinfo is None:
             return _naive("$.original.occurred_at")
+        if sum([line.amount_minor for line in event.original.lines]) > MAX_MINOR:
+            return _too_much("$.original.lines")
         amounts = refund_amounts(event)
         if isinstance(amounts, Rejection):
             return amounts
     return event
+
+
+def _too_much(path: str) -> Rejection:
+    # Every sum the worker writes must stay an integer any JSON reader keeps exactly.
+    return Rejection(SCHEMA_VIOLATION, f"the lines add up to more than {MAX_MINOR} - at `{path}`")
 
 
 def _naive(path: str) -> Rejection:

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-PERCENT_PATTERN = r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,6})?$"
+# `\Z`, not `$`: in Python `$` also matches before a trailing newline.
+PERCENT_PATTERN = r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,6})?\Z"
 _PERCENT_RE = re.compile(PERCENT_PATTERN)
 
 # Amounts are bounded by the largest integer a JSON consumer in any language reads exactly.

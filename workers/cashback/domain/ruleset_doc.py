@@ -20,12 +20,12 @@ from msgspec import Meta, Struct
 from cashback.domain.events import Currency, Mcc
 from cashback.domain.money import MAX_MINOR, PERCENT_PATTERN
 
-Name = Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9._-]{0,63}$")]
-RuleId = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Name = Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9._-]{0,63}\\Z")]
+RuleId = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\\Z")]
 Minor = Annotated[int, Meta(ge=0, le=MAX_MINOR)]
 PercentText = Annotated[str, Meta(pattern=PERCENT_PATTERN)]
-ClockTime = Annotated[str, Meta(pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-Template = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+ClockTime = Annotated[str, Meta(pattern="^([01][0-9]|2[0-3]):[0-5][0-9]\\Z")]
+Template = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\\Z")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Item = Annotated[str, Meta(min_length=1, max_length=128)]
 Items = Annotated[tuple[Item, ...], Meta(min_length=1)]
