@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from cashback import __version__
-from cashback.cli import publish, run, topics
+from cashback.cli import explain, price, publish, run, simulate, topics, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(commands)
     topics.register(commands)
     publish.register(rules_commands)
+    price.register(commands)
+    explain.register(commands)
+    simulate.register(commands)
+    validate.register(rules_commands)
     return parser
 
 
