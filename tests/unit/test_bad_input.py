@@ -126,3 +126,17 @@ def test_a_trailing_newline_does_not_pass_a_pattern() -> None:
     rejection = decode_event(mutate(["currency"], "RUB\n"))
     assert isinstance(rejection, events.Rejection)
     assert "$.currency" in rejection.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"type":"purchase","event_id":"e\xff1"}',
+        b'{"type":"purchase","event_id":"e1","customer":{"id":"\xc3"}}',
+        b'{"\xff":1}',
+    ],
+)
+def test_bad_utf8_inside_a_string_is_invalid_json(raw: bytes) -> None:
+    rejection = decode_event(raw)
+    assert isinstance(rejection, events.Rejection)
+    assert rejection.code == events.INVALID_JSON

@@ -188,12 +188,6 @@ def test_a_missing_input_file_is_reported(
     assert "nope.jsonl" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    reason="domain bug: decode_event lets UnicodeDecodeError escape for invalid UTF-8 inside"
-    " a JSON string of an otherwise valid event, instead of an invalid_json dead letter",
-    raises=UnicodeDecodeError,
-    strict=False,
-)
 def test_invalid_utf8_inside_a_string_is_a_dead_letter(tmp_path: Path) -> None:
     raw = orjson.dumps(purchase([line(100000)], event_id="evt-\u00e9")).replace(
         b"\xc3\xa9", b"\xff"

@@ -148,6 +148,8 @@ def decode_event(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Event |
         return Rejection(SCHEMA_VIOLATION, str(exc))
     except msgspec.DecodeError as exc:
         return Rejection(INVALID_JSON, str(exc))
+    except UnicodeDecodeError as exc:  # bad UTF-8 inside a JSON string
+        return Rejection(INVALID_JSON, f"not UTF-8 at byte {exc.start}")
     if event.occurred_at.tzinfo is None:
         return _naive("$.occurred_at")
     if isinstance(event, Purchase):
