@@ -134,6 +134,7 @@ def test_a_trailing_newline_does_not_pass_a_pattern() -> None:
         b'{"type":"purchase","event_id":"e\xff1"}',
         b'{"type":"purchase","event_id":"e1","customer":{"id":"\xc3"}}',
         b'{"\xff":1}',
+        b'{"type":"purchase","\xff":1}',
     ],
 )
 def test_bad_utf8_inside_a_string_is_invalid_json(raw: bytes) -> None:

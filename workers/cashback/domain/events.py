@@ -142,14 +142,17 @@ def decode_event(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Event |
         return Rejection(EMPTY, "the record has no value")
     if len(raw) > max_bytes:
         return Rejection(TOO_LARGE, f"the value is {len(raw)} bytes; the limit is {max_bytes}")
+    if not raw.isascii():  # JSON is UTF-8; the decoder does not check keys it skips
+        try:
+            raw.decode()
+        except UnicodeDecodeError as exc:
+            return Rejection(INVALID_JSON, f"not UTF-8 at byte {exc.start}")
     try:
         event: Event = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
         return Rejection(SCHEMA_VIOLATION, str(exc))
     except msgspec.DecodeError as exc:
         return Rejection(INVALID_JSON, str(exc))
-    except UnicodeDecodeError as exc:  # bad UTF-8 inside a JSON string
-        return Rejection(INVALID_JSON, f"not UTF-8 at byte {exc.start}")
     if event.occurred_at.tzinfo is None:
         return _naive("$.occurred_at")
     if isinstance(event, Purchase):
