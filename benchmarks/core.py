@@ -11,6 +11,10 @@ repeat (so machine noise hits both alike):
   promotions with tier/channel/day conditions, and a catch-all), which the engine must
   price through its indexes instead of scanning every rule.
 
+Then the decoders alone on the same events: our typed `msgspec` decode (with every
+constraint of the contract), an untyped `msgspec` decode, `orjson.loads`, and
+`fastjsonschema` validating the parsed dict against schemas/purchase.v1.schema.json.
+
     python -m benchmarks.core [--events 20000] [--repeats 5] [--json FILE]
 """
 
@@ -26,17 +30,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import msgspec
 import orjson
 
 from cashback.devtools.sample_stream import generate
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Engine
+from cashback.domain.events import decode_event
 from cashback.domain.rules import compile_ruleset, parse_ruleset
 from cashback.rulefiles import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "examples" / "rules"
+SCHEMAS = ROOT / "schemas"
 CATEGORIES = (
     "groceries", "electronics", "fuel", "pharmacy", "apparel",
     "travel", "restaurants", "home", "beauty", "auto",
@@ -84,6 +91,19 @@ def without_cel(catalog: Catalog) -> Catalog:
         kept = tuple(r for r in doc.rules if r.when.expr is None)
         found.append(compile_ruleset(msgspec.structs.replace(doc, rules=kept)))
     return Catalog.of(found)
+
+
+def decoders() -> dict[str, Callable[[bytes], object]]:
+    validate = fastjsonschema.compile(
+        orjson.loads((SCHEMAS / "purchase.v1.schema.json").read_bytes())
+    )
+    untyped = msgspec.json.Decoder()
+    return {
+        "msgspec typed (ours)": decode_event,
+        "msgspec untyped": untyped.decode,
+        "orjson.loads": orjson.loads,
+        "orjson + fastjsonschema": lambda raw: validate(orjson.loads(raw)),
+    }
 
 
 def run_once(handle: Callable[[bytes | None], object], values: list[bytes | None]) -> float:
@@ -138,6 +158,22 @@ def main() -> None:
         )
         print(f"{row['name']:18} {row['rules']:>6} {spread:>26} {row['us_per_event']:>9} "
               f"{row['outputs_per_event']:>10} {row['events_per_s'] / base:>11.2f}x")  # fmt: skip
+    plain = [v for v in values if v is not None]
+    found = decoders()
+    decode_times: dict[str, list[float]] = {name: [] for name in found}
+    for _ in range(args.repeats):
+        for name, decode in found.items():
+            decode_times[name].append(run_once(decode, plain))  # type: ignore[arg-type]
+    size = sum(map(len, plain)) // len(plain)
+    print(f"\ndecoders, {len(plain)} events of {size} bytes on average")
+    decoding = []
+    for name, seconds in decode_times.items():
+        per_event = sorted(s / len(plain) * 1e6 for s in seconds)
+        median = statistics.median(per_event)
+        low, high = round(per_event[0], 2), round(per_event[-1], 2)
+        decoding.append({"name": name, "us_per_event": round(median, 2), "min_us": low,
+                         "max_us": high})  # fmt: skip
+        print(f"  {name:26} {median:6.2f} us ({per_event[0]:.2f}-{per_event[-1]:.2f})")
     if args.json:
         machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
                    "processor": platform.processor() or platform.machine()}  # fmt: skip
