@@ -30,11 +30,14 @@ from cashback.domain.records import (
     ACCRUAL_SCHEMA,
     NOTIFICATION_SCHEMA,
     Accrual,
+    Kind,
     RuleAmount,
+    Status,
     accrual_id,
     encoder,
     notification_for,
 )
+from cashback.domain.rules import RuleSet
 
 ACCRUALS: Final = "accruals"
 NOTIFICATIONS: Final = "notifications"
@@ -115,20 +118,14 @@ class Engine:
             rules = tuple(RuleAmount(r.rule.id, r.base, r.paid) for r in priced.paying)
             available_at = event.occurred_at + ruleset.hold
             expiry = ruleset.expiry
-            accrual = Accrual(
-                accrual_id=accrual_id(event.event_id, ruleset.name),
+            accrual = _accrual(
+                event,
+                ruleset,
                 kind="accrual",
-                event_id=event.event_id,
-                purchase_id=event.purchase_id,
-                customer_id=event.customer.id,
-                ruleset=ruleset.name,
-                ruleset_version=ruleset.version,
-                currency=event.currency,
-                amount_minor=priced.amount,
-                base_minor=priced.base,
+                amount=priced.amount,
+                base=priced.base,
                 rules=rules,
                 status="pending" if ruleset.hold_days else "available",
-                occurred_at=event.occurred_at,
                 available_at=available_at,
                 expires_at=None if expiry is None else available_at + expiry,
             )
@@ -166,20 +163,14 @@ class Engine:
             change = after.amount - before.amount
             if change == 0:
                 continue
-            accrual = Accrual(
-                accrual_id=accrual_id(event.event_id, ruleset.name),
+            accrual = _accrual(
+                event,
+                ruleset,
                 kind="reversal",
-                event_id=event.event_id,
-                purchase_id=event.purchase_id,
-                customer_id=event.customer.id,
-                ruleset=ruleset.name,
-                ruleset_version=ruleset.version,
-                currency=event.currency,
-                amount_minor=change,
-                base_minor=after.base - before.base,
+                amount=change,
+                base=after.base - before.base,
                 rules=_rule_changes(before, after),
                 status="available",
-                occurred_at=event.occurred_at,
                 available_at=event.occurred_at,
                 expires_at=None,
             )
@@ -189,6 +180,37 @@ class Engine:
         if handled.accruals:
             handled.outcome = Outcome.REVERSED
         return handled
+
+
+def _accrual(
+    event: Purchase | Refund,
+    ruleset: RuleSet,
+    *,
+    kind: Kind,
+    amount: int,
+    base: int,
+    rules: tuple[RuleAmount, ...],
+    status: Status,
+    available_at: datetime,
+    expires_at: datetime | None,
+) -> Accrual:
+    return Accrual(
+        accrual_id=accrual_id(event.event_id, ruleset.name),
+        kind=kind,
+        event_id=event.event_id,
+        purchase_id=event.purchase_id,
+        customer_id=event.customer.id,
+        ruleset=ruleset.name,
+        ruleset_version=ruleset.version,
+        currency=event.currency,
+        amount_minor=amount,
+        base_minor=base,
+        rules=rules,
+        status=status,
+        occurred_at=event.occurred_at,
+        available_at=available_at,
+        expires_at=expires_at,
+    )
 
 
 def _emit(

@@ -21,6 +21,7 @@ _ACCRUAL_NAMESPACE: Final = bytes.fromhex("5d2f7a4e0c3b4e8f9a61b2c3d4e5f601")
 _NOTIFICATION_NAMESPACE: Final = bytes.fromhex("8a41c9e27f6d4b0c8e35a1b2c3d4e5f6")
 
 Kind = Literal["accrual", "reversal"]
+Status = Literal["pending", "available"]
 
 
 class RuleAmount(Struct, frozen=True):
@@ -41,7 +42,7 @@ class Accrual(Struct, frozen=True, kw_only=True):
     amount_minor: int
     base_minor: int
     rules: tuple[RuleAmount, ...]
-    status: Literal["pending", "available"]
+    status: Status
     occurred_at: datetime
     available_at: datetime
     expires_at: datetime | None
