@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cashback.domain.catalog import Catalog
 from cashback.reports.latest import latest_versions
@@ -37,6 +39,24 @@ def fail(message: str) -> int:
     """Print `cashback: message` on stderr; the exit code of a command that cannot run."""
     print(f"cashback: {message}", file=sys.stderr)
     return 1
+
+
+def add_command(commands: Any, name: str, summary: str, doc: str | None) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` shows its module docstring, with the `--rules` option."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=help_text(doc),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--rules",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="rule set file or folder (repeatable)",
+    )
+    return parser
 
 
 def help_text(docstring: str | None) -> str | None:

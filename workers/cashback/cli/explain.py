@@ -16,25 +16,18 @@ from typing import Any
 
 import msgspec
 
-from cashback.cli.catalogs import RulesNotLoadedError, fail, help_text, load_rules
+from cashback.cli.catalogs import RulesNotLoadedError, add_command, fail, load_rules
 from cashback.cli.jsonlines import input_label, open_input, read_lines
 from cashback.reports.explain_text import render
 from cashback.reports.explanation import explain
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "explain",
-        help="explain how one event is priced, rule by rule",
-        description=help_text(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--rules",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="rule set file or folder (repeatable)",
+        "explain how one event is priced, rule by rule",
+        __doc__,
     )
     parser.add_argument("event", metavar="EVENT", help="event JSON file, or - for stdin")
     parser.add_argument("--line", type=int, metavar="N", help="take line N (1-based) of EVENT")

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Final
 
 import orjson
 
-from cashback.cli.catalogs import RulesNotLoadedError, fail, help_text, load_rules
+from cashback.cli.catalogs import RulesNotLoadedError, add_command, fail, load_rules
 from cashback.cli.jsonlines import Progress, open_input, open_output, read_lines
 from cashback.domain.engine import NOTIFICATIONS, OUTCOME_NAMES, Engine, Outcome, Output
 from cashback.domain.events import Rejection
@@ -39,18 +39,11 @@ _FLUSH_EVERY: Final = 2048  # records joined per write: fewer, larger writes
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "price",
-        help="price a file of events offline; print the records the worker would write",
-        description=help_text(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--rules",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="rule set file or folder (repeatable)",
+        "price a file of events offline; print the records the worker would write",
+        __doc__,
     )
     parser.add_argument("--input", default="-", metavar="FILE", help="JSON lines (- = stdin)")
     parser.add_argument("--output", default="-", metavar="FILE", help="JSON lines (- = stdout)")

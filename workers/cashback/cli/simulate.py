@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from cashback.cli.catalogs import RulesNotLoadedError, fail, help_text, load_rules
+from cashback.cli.catalogs import RulesNotLoadedError, add_command, fail, load_rules
 from cashback.cli.jsonlines import Progress, input_label, open_input, read_lines
 from cashback.reports.simulate_report import report
 from cashback.reports.simulate_text import render
@@ -24,18 +24,11 @@ from cashback.reports.simulation import Simulation
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "simulate",
-        help="payout per rule set, rule and currency over a file of events; compare versions",
-        description=help_text(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--rules",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="rule set file or folder (repeatable)",
+        "payout per rule set, rule and currency over a file of events; compare versions",
+        __doc__,
     )
     parser.add_argument("--input", required=True, metavar="FILE", help="JSON lines (- = stdin)")
     parser.add_argument(
