@@ -119,20 +119,24 @@ def admin_config(settings: Settings) -> dict[str, Any]:
 
 
 def consumer_lags(statistics: str | bytes) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> records behind the end, for the partitions being fetched.
+    """(topic, partition) -> records behind the end, for the partitions assigned here.
 
-    librdkafka's `consumer_lag` is the partition end (the last stable offset when reading
-    committed) minus the later of the consumed position and the committed offset;
-    -1 means unknown (not assigned, not fetched yet) and is left out.
+    The end is the last stable offset (what a read_committed consumer can reach), the
+    position the later of the consumed position and the committed offset. librdkafka's
+    own `consumer_lag` is not used: it stays -1 until the consumer itself commits, and in
+    exactly-once mode offsets are committed by the producer's transaction instead.
     """
     document = orjson.loads(statistics)
     lags: dict[tuple[str, int], int] = {}
     for topic, data in (document.get("topics") or {}).items():
         for partition in (data.get("partitions") or {}).values():
             number = partition.get("partition", UNASSIGNED_PARTITION)
-            lag = partition.get("consumer_lag", -1)
-            assigned = partition.get("desired", True)
-            if number == UNASSIGNED_PARTITION or not assigned or lag is None or lag < 0:
+            if number == UNASSIGNED_PARTITION or not partition.get("desired", False):
                 continue
-            lags[(topic, int(number))] = int(lag)
+            end = partition.get("ls_offset", -1)
+            if end is None or end < 0:
+                end = partition.get("hi_offset", -1)
+            position = max(partition.get("app_offset", -1), partition.get("committed_offset", -1))
+            if end >= 0 and position >= 0:
+                lags[(topic, int(number))] = max(end - position, 0)
     return lags

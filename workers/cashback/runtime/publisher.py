@@ -58,12 +58,9 @@ def prepare(paths: Iterable[Path]) -> tuple[list[Document], list[FileProblem]]:
         if not same:
             problems.append(FileProblem(path, Problem("", "does not survive conversion to JSON")))
         documents.append(Document(path, f"{ruleset.name}:{ruleset.version}", value))
-    keys = [d.key for d in documents]
-    for document in documents:
-        if keys.count(document.key) > 1 and not any(p.path == document.path for p in problems):
-            problems.append(
-                FileProblem(document.path, Problem("", f"{document.key} is in several files"))
-            )
+    # The same version in two files with the same content (else a conflict above): once.
+    unique = list({document.key: document for document in reversed(documents)}.values())
+    documents = sorted(unique, key=documents.index)
     return ([] if problems else documents), problems
 
 

@@ -12,10 +12,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from confluent_kafka import KafkaException, TopicPartition
 
+from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Engine
 from cashback.runtime.batch import Record, Routes, price_batch
 from cashback.runtime.clients import FatalKafkaError
@@ -23,10 +24,15 @@ from cashback.runtime.delivery import Delivery, RetryBatch
 from cashback.runtime.http import Health
 from cashback.runtime.logs import fields
 from cashback.runtime.metrics import Metrics
-from cashback.runtime.rules_feed import RulesFeed
 
 MAX_BACKOFF_SECONDS: Final = 5.0
 COMMITTED_TIMEOUT_SECONDS: Final = 10.0
+
+
+class RuleUpdates(Protocol):
+    """Where new rule set versions come from between batches (rules_feed.RulesFeed)."""
+
+    def poll(self, catalog: Catalog) -> Catalog: ...
 
 
 class ClientErrors:
@@ -58,7 +64,7 @@ class Worker:
         health: Health,
         errors: ClientErrors,
         log: logging.Logger,
-        rules_feed: RulesFeed | None = None,
+        rules_feed: RuleUpdates | None = None,
         batch_size: int = 500,
         poll_seconds: float = 0.1,
         clock: Callable[[], float] = time.monotonic,

@@ -1,0 +1,130 @@
+"""Rule set versions from the rules topic: a new version published with `cashback rules
+publish` applies live; a bad document is refused while the known versions keep serving."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from test_worker_harness import (
+    WorkerProcess,
+    by_key,
+    engine_for,
+    expected_by_key,
+    make_topics,
+    produce,
+    publish_rules,
+    read_all,
+    wait_for,
+    wait_until_committed,
+    worker_pool,
+)
+
+from cashback.domain.engine import ACCRUALS
+from events_factory import START, ruleset_document, stream
+from kafka_support import TopicFactory
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    yield from worker_pool(tmp_path)
+
+
+def versions(records: list[bytes]) -> set[int]:
+    return {orjson.loads(value)["ruleset_version"] for value in records}
+
+
+def test_a_published_version_applies_to_the_events_after_it(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    workers: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    topics = make_topics(topic_factory)
+    v1 = ruleset_document(version=1)
+    publish_rules(kafka_bootstrap, topics.rules, v1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    worker = workers(kafka_bootstrap, topics, group=group).start()
+    before = stream(300, seed=21, prefix="a")
+    produce(kafka_bootstrap, topics.input, before)
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(before))
+
+    # Authors write YAML; the topic carries canonical JSON.
+    v2 = ruleset_document(version=2, percent="3", groceries_percent="7")
+    source = tmp_path / "retail.v2.yaml"
+    source.write_text(yaml.safe_dump(orjson.loads(v2)))
+    published = subprocess.run(
+        [sys.executable, "-m", "cashback.cli.main", "rules", "publish", str(source),
+         "--bootstrap-servers", kafka_bootstrap, "--rules-topic", topics.rules],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    assert "published retail:2" in published.stdout
+    on_topic = read_all(kafka_bootstrap, topics.rules)[-1]
+    assert on_topic.key == b"retail:2"
+    assert orjson.loads(on_topic.value or b"") == orjson.loads(v2)
+    wait_for(
+        lambda: worker.metric("cashback_ruleset_latest_version", ruleset="retail") == 2,
+        30,
+        "version 2 to be loaded",
+    )
+    after = stream(300, seed=22, prefix="b", start=START.replace(day=20))
+    produce(kafka_bootstrap, topics.input, after)
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(before) + len(after))
+
+    accruals = by_key(read_all(kafka_bootstrap, topics.accruals))
+    expected_before = expected_by_key(engine_for(v1), before)[ACCRUALS]
+    expected_after = expected_by_key(engine_for(v1, v2), after)[ACCRUALS]
+    for key, values in accruals.items():
+        old, new = expected_before.get(key, []), expected_after.get(key, [])
+        assert values == old + new
+        assert versions(old) <= {1} and versions(new) <= {2}
+    assert sum(map(len, accruals.values())) == sum(
+        len(v) for e in (expected_before, expected_after) for v in e.values()
+    )
+
+
+def test_bad_rule_documents_are_refused_and_known_versions_keep_serving(
+    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
+) -> None:
+    topics = make_topics(topic_factory)
+    v1 = ruleset_document(version=1)
+    publish_rules(kafka_bootstrap, topics.rules, v1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    worker = workers(kafka_bootstrap, topics, group=group).start()
+
+    secret_marker = b"do-not-log-this-value"
+    publish_rules(kafka_bootstrap, topics.rules, b'{"ruleset": "retail", "version": 2}')
+    publish_rules(kafka_bootstrap, topics.rules, b"{" + secret_marker, key="retail:3")
+    publish_rules(kafka_bootstrap, topics.rules, ruleset_document(version=1, percent="9"))
+    publish_rules(kafka_bootstrap, topics.rules, ruleset_document(version=4), key="retail:5")
+    wait_for(
+        lambda: worker.metric("cashback_rule_documents_refused_total") == 4,
+        30,
+        "four refusals",
+    )
+    assert worker.metric("cashback_rule_documents_refused_total", reason="invalid") == 2
+    assert worker.metric("cashback_rule_documents_refused_total", reason="conflict") == 1
+    assert worker.metric("cashback_rule_documents_refused_total", reason="key_mismatch") == 1
+    assert worker.metric("cashback_ruleset_latest_version", ruleset="retail") == 1
+    refusals = [line for line in worker.logs() if line.get("msg", "").startswith("rule document")]
+    assert sorted(line["key"] for line in refusals) == [
+        "retail:1", "retail:2", "retail:3", "retail:5",
+    ]  # fmt: skip
+    assert secret_marker.decode() not in worker.log_path.read_text()
+
+    events = stream(200, seed=23)
+    produce(kafka_bootstrap, topics.input, events)
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(events))
+    accruals = by_key(read_all(kafka_bootstrap, topics.accruals))
+    assert accruals == expected_by_key(engine_for(v1), events)[ACCRUALS]
+    assert worker.get("/readyz")[0] == 200
+    assert worker.get("/healthz")[0] == 200

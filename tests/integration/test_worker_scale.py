@@ -1,0 +1,85 @@
+"""Scaling out: two instances share the group, a third joins mid-stream; every accrual
+is still written exactly once and the newcomer takes a share of the work."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from test_worker_harness import (
+    WorkerProcess,
+    by_key,
+    committed_total,
+    engine_for,
+    expected_by_key,
+    make_topics,
+    produce,
+    publish_rules,
+    read_all,
+    wait_for,
+    wait_until_committed,
+    worker_pool,
+)
+
+from cashback.domain.engine import ACCRUALS
+from events_factory import ruleset_document, stream
+from kafka_support import TopicFactory
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    yield from worker_pool(tmp_path)
+
+
+def test_a_third_instance_joins_mid_stream_without_duplicates(
+    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
+) -> None:
+    topics = make_topics(topic_factory, partitions=6)
+    document = ruleset_document()
+    publish_rules(kafka_bootstrap, topics.rules, document)
+    events = stream(9000, seed=13, customers=300)
+    produce(kafka_bootstrap, topics.input, events[:1500])
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    def start(name: str) -> WorkerProcess:
+        return workers(
+            kafka_bootstrap,
+            topics,
+            group=group,
+            transactional_id=f"tx-{group}-{name}",
+            extra=["--batch-size", "50"],
+        ).start()
+
+    def trickle() -> None:
+        """The rest of the stream arrives over a few seconds, while the group changes."""
+        for begin in range(1500, len(events), 250):
+            produce(kafka_bootstrap, topics.input, events[begin : begin + 250])
+            time.sleep(0.2)
+
+    pair = [start("a"), start("b")]
+    wait_for(
+        lambda: sum(w.metric("cashback_events_consumed_total") for w in pair) >= 1000,
+        60,
+        "the first two instances to make progress",
+    )
+    producer = threading.Thread(target=trickle)
+    producer.start()
+    third = start("c")
+    assert committed_total(kafka_bootstrap, group, topics.input) < len(events)
+    producer.join()
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(events), timeout=120)
+
+    assert third.metric("cashback_events_consumed_total") > 0
+    expected = expected_by_key(engine_for(document), events)[ACCRUALS]
+    accruals = read_all(kafka_bootstrap, topics.accruals)
+    once = Counter(orjson.loads(r.value or b"")["accrual_id"] for r in accruals)
+    assert max(once.values()) == 1
+    assert by_key(accruals) == expected
