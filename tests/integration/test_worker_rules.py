@@ -38,8 +38,9 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield from worker_pool(tmp_path)
 
 
-def versions(records: list[bytes]) -> set[int]:
-    return {orjson.loads(value)["ruleset_version"] for value in records}
+def retail_versions(records: list[bytes]) -> set[int]:
+    decoded = [orjson.loads(value) for value in records]
+    return {a["ruleset_version"] for a in decoded if a["ruleset"] == "retail"}
 
 
 def test_a_published_version_applies_to_the_events_after_it(
@@ -51,8 +52,13 @@ def test_a_published_version_applies_to_the_events_after_it(
     topics = make_topics(topic_factory)
     v1 = ruleset_document(version=1)
     publish_rules(kafka_bootstrap, topics.rules, v1)
+    # Rule files and the topic together: files first, the topic's versions added on top.
+    partner = ruleset_document("partner", percent="1", notify=False)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "partner.json").write_bytes(partner)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    worker = workers(kafka_bootstrap, topics, group=group).start()
+    extra = ["--rules", str(tmp_path / "files")]
+    worker = workers(kafka_bootstrap, topics, group=group, extra=extra).start()
     before = stream(300, seed=21, prefix="a")
     produce(kafka_bootstrap, topics.input, before)
     wait_until_committed(kafka_bootstrap, group, topics.input, len(before))
@@ -81,12 +87,13 @@ def test_a_published_version_applies_to_the_events_after_it(
     wait_until_committed(kafka_bootstrap, group, topics.input, len(before) + len(after))
 
     accruals = by_key(read_all(kafka_bootstrap, topics.accruals))
-    expected_before = expected_by_key(engine_for(v1), before)[ACCRUALS]
-    expected_after = expected_by_key(engine_for(v1, v2), after)[ACCRUALS]
+    expected_before = expected_by_key(engine_for(v1, partner), before)[ACCRUALS]
+    expected_after = expected_by_key(engine_for(v1, v2, partner), after)[ACCRUALS]
     for key, values in accruals.items():
         old, new = expected_before.get(key, []), expected_after.get(key, [])
         assert values == old + new
-        assert versions(old) <= {1} and versions(new) <= {2}
+        assert retail_versions(old) <= {1} and retail_versions(new) <= {2}
+    assert worker.metric("cashback_ruleset_latest_version", ruleset="partner") == 1
     assert sum(map(len, accruals.values())) == sum(
         len(v) for e in (expected_before, expected_after) for v in e.values()
     )

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine
+from cashback.domain.engine import Engine, Handled
 from cashback.domain.rules import parse_ruleset
 from cashback.runtime.batch import Routes, find_header, price_batch
 from events_factory import START, TRACEPARENT, bad_events, purchase, refund, ruleset_document
@@ -134,3 +134,18 @@ def test_requests_keep_the_input_order(engine: Engine) -> None:
 def test_find_header_ignores_case_and_missing_headers() -> None:
     assert find_header(None, "traceparent") is None
     assert find_header([("a", b"1"), ("TRACEPARENT", b"t")], "traceparent") == b"t"
+
+
+def test_a_record_the_engine_fails_on_is_dead_lettered_not_fatal(engine: Engine) -> None:
+    class Broken(Engine):
+        def handle(self, raw: bytes | None) -> Handled:
+            raise ZeroDivisionError("a bug")
+
+    record = FakeRecord(orjson.dumps(groceries(1)))
+    priced = price_batch(Broken(engine.catalog), [record], ROUTES)
+    [letter] = priced.requests
+    assert letter.topic == "out.dlq" and letter.value == record.value_
+    headers = dict(letter.headers)
+    assert headers["error.code"] == b"internal_error"
+    assert b"ZeroDivisionError" in headers["error.message"]
+    assert priced.stats.dead_letters == {"internal_error": 1}

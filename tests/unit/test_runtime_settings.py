@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,11 @@ def test_bad_config_files_are_refused(tmp_path: Path) -> None:
         resolve(config_file=broken)
     with pytest.raises(SettingsError, match="cannot read"):
         resolve(config_file=tmp_path / "missing.toml")
+
+
+def test_settings_built_directly_derive_a_transactional_id() -> None:
+    assert Settings(group_id="g").transactional_id == f"cashback-g-{socket.gethostname()}"
+    assert Settings(transactional_id="pod-3").transactional_id == "pod-3"
 
 
 def test_settings_are_frozen() -> None:

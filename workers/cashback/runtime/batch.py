@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from cashback.domain.engine import ACCRUALS, NOTIFICATIONS, OUTCOME_NAMES, Engine, Handled
+from cashback.domain.engine import (
+    ACCRUALS,
+    NOTIFICATIONS,
+    OUTCOME_NAMES,
+    Engine,
+    Handled,
+    Outcome,
+)
+from cashback.domain.events import Rejection
 from cashback.domain.headers import Headers, dead_letter_headers, output_headers
 
 TRACEPARENT = "traceparent"
+# Not a kind of bad input: the engine raised. Alert on it; fix, then replay the DLQ.
+INTERNAL_ERROR = "internal_error"
 
 # (currency, ruleset, version, kind): the labels accruals and payouts are counted by.
 AccrualKey = tuple[str, str, int, str]
@@ -84,7 +94,7 @@ def price_batch(engine: Engine, records: Sequence[Record], routes: Routes) -> Pr
     requests: list[ProduceRequest] = []
     stats = BatchStats()
     for record in records:
-        handled = engine.handle(record.value())
+        handled = handle_safely(engine, record.value())
         if handled.rejection is not None:
             requests.append(dead_letter(record, handled, routes))
         else:
@@ -93,6 +103,16 @@ def price_batch(engine: Engine, records: Sequence[Record], routes: Routes) -> Pr
     for request in requests:
         stats.written[request.topic] += 1
     return PricedBatch(requests, stats)
+
+
+def handle_safely(engine: Engine, value: bytes | None) -> Handled:
+    """The engine's answer; if pricing itself fails (a bug), the input is dead-lettered
+    as `internal_error` instead of stopping the stream on it forever."""
+    try:
+        return engine.handle(value)
+    except Exception as exc:
+        message = f"pricing failed with {type(exc).__name__}; the record is kept for replay"
+        return Handled(Outcome.DEAD_LETTER, rejection=Rejection(INTERNAL_ERROR, message))
 
 
 def route_outputs(record: Record, handled: Handled, routes: Routes) -> list[ProduceRequest]:

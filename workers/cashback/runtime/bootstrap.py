@@ -84,6 +84,7 @@ def run(
     try:
         return _serve(settings, catalog=catalog, metrics=metrics, health=health, stop=stop, log=log)
     except KafkaException as exc:
+        # Raised before the loop runs: a client refused its configuration.
         log.error("Kafka client setup failed", extra=fields(error=str(exc.args[0])))
         return EXIT_CONFIG
     finally:
@@ -155,8 +156,9 @@ def _serve(
             with _ready(health, metrics):
                 log.info("consuming", extra=fields(topics=list(settings.input_topics)))
                 worker.run(stop)
-        except FatalKafkaError as exc:
-            log.error("stopping: %s", exc, extra=fields(error=str(exc)))
+        except (FatalKafkaError, KafkaException) as exc:
+            reason = str(exc.args[0]) if isinstance(exc, KafkaException) else str(exc)
+            log.error("stopping: %s", reason, extra=fields(error=reason))
             return EXIT_KAFKA
         log.info("stopping: finished the batch in hand, leaving the group")
     log.info("stopped")

@@ -18,7 +18,7 @@ from cashback import __version__
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import OUTCOME_NAMES
 from cashback.domain.events import ERROR_CODES
-from cashback.runtime.batch import BatchStats
+from cashback.runtime.batch import INTERNAL_ERROR, BatchStats
 
 COMMITTED: Final = "committed"
 ABORTED: Final = "aborted"
@@ -125,7 +125,7 @@ class Metrics:
         # Zero series exist from the start, so rate() and alerts work before the first event.
         for outcome in OUTCOME_NAMES:
             self.outcomes.labels(outcome)
-        for code in ERROR_CODES:
+        for code in (*ERROR_CODES, INTERNAL_ERROR):
             self.dead_letters.labels(code)
         for result in (COMMITTED, ABORTED):
             self.transactions.labels(result)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from cashback.domain.catalog import Catalog, RuleSetConflictError
 from cashback.domain.rules import RuleSet, parse_ruleset
@@ -79,13 +79,9 @@ class RulesFeed:
         self, catalog: Catalog, *, stop: threading.Event, beat: Callable[[], None]
     ) -> Catalog | None:
         """Read every document up to the end offsets seen now; None if stopped first."""
-        partitions = self._wait_for_partitions(stop, beat)
-        if partitions is None:
+        ends = self._end_offsets(stop, beat)
+        if ends is None:
             return None
-        ends: dict[int, int] = {}
-        for partition in partitions:
-            tp = TopicPartition(self._topic, partition)
-            _, ends[partition] = self._consumer.get_watermark_offsets(tp, timeout=10, cached=False)
         self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in ends])
         pending = {p for p, end in ends.items() if end > 0}
         while pending:
@@ -122,20 +118,28 @@ class RulesFeed:
     def close(self) -> None:
         self._consumer.close()
 
-    def _wait_for_partitions(
+    def _end_offsets(
         self, stop: threading.Event, beat: Callable[[], None]
-    ) -> list[int] | None:
+    ) -> dict[int, int] | None:
+        """Partition -> end offset now; waits while the topic is missing or unreachable."""
         warned = False
         while not stop.is_set():
             beat()
-            metadata = self._consumer.list_topics(self._topic, timeout=10)
-            topic = metadata.topics.get(self._topic)
-            if topic is not None and topic.error is None and topic.partitions:
-                return sorted(topic.partitions)
+            try:
+                metadata = self._consumer.list_topics(self._topic, timeout=10)
+                topic = metadata.topics.get(self._topic)
+                if topic is not None and topic.error is None and topic.partitions:
+                    return {
+                        partition: self._consumer.get_watermark_offsets(
+                            TopicPartition(self._topic, partition), timeout=10, cached=False
+                        )[1]
+                        for partition in sorted(topic.partitions)
+                    }
+                problem = "rules topic not found; waiting for it"
+            except KafkaException as exc:
+                problem = f"rules topic unreachable; retrying: {exc.args[0]}"
             if not warned:
-                self._log.warning(
-                    "rules topic not found; waiting for it", extra=fields(topic=self._topic)
-                )
+                self._log.warning(problem, extra=fields(topic=self._topic))
                 warned = True
             stop.wait(WAIT_FOR_TOPIC_SECONDS)
         return None

@@ -11,7 +11,7 @@ import re
 import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +24,7 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 ENV_PREFIX: Final = "CASHBACK_"
 KAFKA_ENV_PREFIX: Final = "KAFKA_"
 MASK: Final = "***"
+DEFAULT_GROUP_ID: Final = "cashback-accrual"
 
 # Properties the worker owns: each has its own setting, or the delivery mode depends on it.
 RESERVED_KAFKA: Final = {
@@ -59,7 +60,7 @@ class Settings:
     dlq_topic: str = "cashback.dlq"
     rules_topic: str = "cashback.rules"  # "" reads rule sets from --rules files only
     rules: tuple[Path, ...] = ()
-    group_id: str = "cashback-accrual"
+    group_id: str = DEFAULT_GROUP_ID
     processing_guarantee: str = EXACTLY_ONCE
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9400
@@ -75,6 +76,10 @@ class Settings:
         problems = _problems(self)
         if problems:
             raise SettingsError("; ".join(problems))
+        if not self.transactional_id:
+            # Frozen, so the derived default is set the one way a dataclass allows.
+            derived = default_transactional_id(self.group_id, socket.gethostname())
+            object.__setattr__(self, "transactional_id", derived)
 
     @property
     def exactly_once(self) -> bool:
@@ -165,11 +170,16 @@ def resolve_settings(
         values.update(plain)
         kafka.update(props)
     values["kafka"] = tuple(sorted(kafka.items()))
-    settings = Settings(**values)
-    if not settings.transactional_id:
-        host = hostname if hostname is not None else socket.gethostname()
-        settings = replace(settings, transactional_id=f"cashback-{settings.group_id}-{host}")
-    return settings
+    if not values.get("transactional_id") and hostname is not None:
+        group = values.get("group_id") or DEFAULT_GROUP_ID
+        values["transactional_id"] = default_transactional_id(group, hostname)
+    return Settings(**values)
+
+
+def default_transactional_id(group_id: str, hostname: str) -> str:
+    """Stable across restarts of one instance (a StatefulSet pod name, a VM's hostname) and
+    distinct between instances: a restart then aborts what its predecessor left open."""
+    return f"cashback-{group_id}-{hostname}"
 
 
 def parse_kafka_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:

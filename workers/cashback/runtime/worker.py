@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Engine
-from cashback.runtime.batch import Record, Routes, price_batch
+from cashback.runtime.batch import INTERNAL_ERROR, Record, Routes, price_batch
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import Delivery, RetryBatch
 from cashback.runtime.http import Health
@@ -134,6 +134,9 @@ class Worker:
         self._backoff = 0.0
         seconds = self._clock() - started
         self._metrics.record_batch(priced.stats, seconds)
+        failed = priced.stats.dead_letters.get(INTERNAL_ERROR, 0)
+        if failed:
+            self._log.error("pricing failed; records dead-lettered", extra=fields(count=failed))
         if self._log.isEnabledFor(logging.DEBUG):
             stats = priced.stats
             self._log.debug(
