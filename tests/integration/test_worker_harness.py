@@ -370,8 +370,12 @@ def test_health_endpoints_and_metric_series(
     assert worker.metric("cashback_transactions_total", result="committed") >= 1
     engine = engine_for(document)
     handled = [engine.handle(e.value) for e in events]
-    payout = sum(abs(a.amount_minor) for h in handled for a in h.accruals)
-    assert worker.metric("cashback_payout_minor_total", currency="RUB", ruleset="retail") == payout
+    amounts = [a.amount_minor for h in handled for a in h.accruals]
+    credited = sum(a for a in amounts if a > 0)
+    debited = -sum(a for a in amounts if a < 0)
+    assert debited > 0
+    assert worker.metric("cashback_payout_minor_total", ruleset="retail") == credited
+    assert worker.metric("cashback_payout_reversed_minor_total", ruleset="retail") == debited
     text = worker.get("/metrics")[1]
     for series in (
         "cashback_dead_letters_total{",

@@ -105,11 +105,8 @@ def test_counts_are_summed_per_label_set(engine: Engine) -> None:
         ("RUB", "retail", 1, "accrual"): 2,
         ("RUB", "retail", 1, "reversal"): 1,
     }
-    # Reversals count as positive amounts under their own kind.
-    assert stats.payout_minor == {
-        ("RUB", "retail", 1, "accrual"): 5000 + 2000,
-        ("RUB", "retail", 1, "reversal"): 5000,
-    }
+    assert stats.payout_minor == {("RUB", "retail", 1, "accrual"): 5000 + 2000}
+    assert stats.reversed_minor == {("RUB", "retail", 1, "reversal"): 5000}
     assert stats.purchase_minor == {"RUB": 140_000}
     assert stats.written == {"out.accruals": 3, "out.notes": 3, "out.dlq": 1}
     assert stats.latest_event_time is not None

@@ -41,6 +41,7 @@ def stats(**overrides: object) -> BatchStats:
         dead_letters=Counter({"too_large": 1}),
         accruals=Counter({("RUB", "retail", 2, "accrual"): 2}),
         payout_minor=Counter({("RUB", "retail", 2, "accrual"): 700}),
+        reversed_minor=Counter({("RUB", "retail", 2, "reversal"): 90}),
         purchase_minor=Counter({"RUB": 35_000}),
         written=Counter({"acc": 2, "dlq": 1}),
         latest_event_time=datetime(2026, 12, 1, 11, 59, 30, tzinfo=UTC),
@@ -69,6 +70,8 @@ def test_a_batch_is_added_per_label_set(registry: CollectorRegistry, metrics: Me
     labels = {"currency": "RUB", "ruleset": "retail", "version": "2", "kind": "accrual"}
     assert value(registry, "cashback_accruals_total", **labels) == 4
     assert value(registry, "cashback_payout_minor_total", **labels) == 1400
+    back = dict(labels, kind="reversal")
+    assert value(registry, "cashback_payout_reversed_minor_total", **back) == 180
     assert value(registry, "cashback_purchase_amount_minor_total", currency="RUB") == 70_000
     assert value(registry, "cashback_records_written_total", topic="dlq") == 2
     assert value(registry, "cashback_batch_duration_seconds_count") == 2

@@ -77,7 +77,8 @@ class BatchStats:
     outcomes: Counter[str] = field(default_factory=Counter)  # by outcome name
     dead_letters: Counter[str] = field(default_factory=Counter)  # by error code
     accruals: Counter[AccrualKey] = field(default_factory=Counter)
-    payout_minor: Counter[AccrualKey] = field(default_factory=Counter)  # absolute amounts
+    payout_minor: Counter[AccrualKey] = field(default_factory=Counter)  # amounts > 0
+    reversed_minor: Counter[AccrualKey] = field(default_factory=Counter)  # -amounts < 0
     purchase_minor: Counter[str] = field(default_factory=Counter)  # by currency
     written: Counter[str] = field(default_factory=Counter)  # by output topic
     latest_event_time: datetime | None = None
@@ -152,7 +153,12 @@ def count(stats: BatchStats, record: Record, handled: Handled) -> None:
     for accrual in handled.accruals:
         key = (accrual.currency, accrual.ruleset, accrual.ruleset_version, accrual.kind)
         stats.accruals[key] += 1
-        stats.payout_minor[key] += abs(accrual.amount_minor)
+        # Counters only go up: credits and debits are summed apart (a reversal is normally
+        # negative, but the refund arithmetic may make one positive).
+        if accrual.amount_minor >= 0:
+            stats.payout_minor[key] += accrual.amount_minor
+        else:
+            stats.reversed_minor[key] -= accrual.amount_minor
     if handled.currency is not None and handled.purchase_minor:
         stats.purchase_minor[handled.currency] += handled.purchase_minor
     moment = handled.occurred_at

@@ -60,7 +60,12 @@ class Metrics:
         )
         self.payout = counter(
             "cashback_payout_minor_total",
-            "Cashback amounts in minor units; reversals counted as positive amounts",
+            "Cashback credited: the sum of positive amount_minor written",
+            ACCRUAL_LABELS,
+        )
+        self.reversed = counter(
+            "cashback_payout_reversed_minor_total",
+            "Cashback taken back: the sum of -amount_minor of negative amounts written",
             ACCRUAL_LABELS,
         )
         self.purchases = counter(
@@ -151,6 +156,8 @@ class Metrics:
             self._child(self.accruals, _accrual_labels(key)).inc(n)
         for key, amount in stats.payout_minor.items():
             self._child(self.payout, _accrual_labels(key)).inc(amount)
+        for key, amount in stats.reversed_minor.items():
+            self._child(self.reversed, _accrual_labels(key)).inc(amount)
         for currency, amount in stats.purchase_minor.items():
             self._child(self.purchases, (currency,)).inc(amount)
         for topic, n in stats.written.items():
