@@ -12,7 +12,15 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from cashback import __version__
 from cashback.domain.catalog import Catalog
@@ -127,6 +135,10 @@ class Metrics:
         self.ready = gauge("cashback_ready", "1 once rule sets are loaded and input is consumed")
         self.build = gauge("cashback_build_info", "Version and delivery mode", ("version", "mode"))
         self.build.labels(__version__, guarantee).set(1)
+        # The standard process_* and python_* series (CPU, memory, file descriptors, GC).
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
         # Zero series exist from the start, so rate() and alerts work before the first event.
         for outcome in OUTCOME_NAMES:
             self.outcomes.labels(outcome)
