@@ -72,3 +72,15 @@ def test_publish_refuses_everything_when_one_file_is_bad(
     assert f"published retail:1 from {good} to {rules}[0]@0" in published.stdout
     [record] = read_all(kafka_bootstrap, rules)
     assert record.key == b"retail:1"
+
+
+def test_publish_to_a_missing_topic_says_so(kafka_bootstrap: str, tmp_path: Path) -> None:
+    good = tmp_path / "retail.v1.json"
+    good.write_bytes(ruleset_document())
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    result = cashback(
+        "rules", "publish", str(good), "--bootstrap-servers", kafka_bootstrap,
+        "--rules-topic", missing,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"topic {missing} does not exist" in result.stderr

@@ -56,8 +56,10 @@ class TransactionalDelivery:
                 return
             except KafkaException as exc:
                 error = exc.args[0]
-                if not error.retriable() or error.fatal() or stop.is_set():
+                if not error.retriable() or error.fatal():
                     raise FatalKafkaError(self._explain(error)) from exc
+                if stop.is_set():
+                    return  # asked to stop while waiting: the loop will not start
                 self._log.warning("init_transactions retrying", extra=fields(error=str(error)))
 
     def write(self, requests: Sequence[ProduceRequest]) -> None:

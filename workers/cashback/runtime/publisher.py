@@ -67,6 +67,10 @@ def prepare(paths: Iterable[Path]) -> tuple[list[Document], list[FileProblem]]:
 def publish(config: Mapping[str, Any], topic: str, documents: list[Document]) -> list[Published]:
     """Send every document with one idempotent producer and one flush; all or an error."""
     producer = Producer({**config, "enable.idempotence": True})
+    # A missing topic would only show as a delivery timeout minutes later: say it now.
+    topics = producer.list_topics(topic, timeout=10).topics
+    if topic not in topics or topics[topic].error is not None:
+        raise PublishError(f"topic {topic} does not exist; create it with `cashback topics create`")
     published: list[Published] = []
     failed: list[str] = []
     for document in documents:
