@@ -292,3 +292,15 @@ def test_new_rule_versions_swap_in_between_batches(metrics: Metrics) -> None:
     worker, _, stop = loop([], ScriptedDelivery([]), metrics, rules_feed=Feed())
     worker.run(stop)
     assert worker._engine.catalog is newer
+
+
+def test_a_revoke_aborts_an_open_transaction_without_raising(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    producer = FakeProducer({"abort": [error(KafkaError._FATAL, fatal=True)]})
+    delivery = eos(producer, metrics)
+    delivery._open = True  # as if a rebalance came in the middle of a batch
+    delivery.abandon()
+    assert producer.calls == ["abort"]
+    delivery.abandon()  # already over: nothing more to abort
+    assert producer.calls == ["abort"]

@@ -86,13 +86,16 @@ class TransactionalDelivery:
         self._metrics.count_transaction(COMMITTED)
 
     def abandon(self) -> None:
-        # The loop never polls inside a transaction, so this is only a safety net.
+        # The loop never polls inside a transaction, so this is only a safety net. It runs
+        # inside librdkafka's rebalance callback: report, do not raise through it.
         if self._open:
-            self._abort()
+            try:
+                self._abort()
+            except FatalKafkaError as exc:
+                self._log.error("abort on revoke failed", extra=fields(error=str(exc)))
 
     def close(self) -> None:
-        if self._open:
-            self._abort()
+        self.abandon()
         self._producer.flush(self._timeout)
 
     def _retrying(self, operation: Callable[[], None]) -> None:
@@ -109,6 +112,7 @@ class TransactionalDelivery:
                 time.sleep(BACKOFF_SECONDS * 2**attempt)
 
     def _abort(self) -> None:
+        self._open = False  # whatever happens next, this transaction is over for us
         for attempt in range(ATTEMPTS):
             try:
                 self._producer.abort_transaction(self._timeout)
@@ -118,7 +122,6 @@ class TransactionalDelivery:
                 if not error.retriable() or attempt == ATTEMPTS - 1:
                     raise FatalKafkaError(self._explain(error)) from exc
                 time.sleep(BACKOFF_SECONDS * 2**attempt)
-        self._open = False
         self._metrics.count_transaction(ABORTED)
 
     def _explain(self, error: Any) -> str:
