@@ -1,7 +1,7 @@
 """The worker as a subprocess on the real broker, and the Kafka I/O its tests share.
 
-The other `test_worker_*` modules import these helpers; the tests here cover the
-process itself: health endpoints, metrics series and a prompt, clean SIGTERM.
+No tests here: the other `test_worker_*` modules import these helpers (the name keeps
+the file with the tests it serves) and define `workers` with `worker_pool`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka.admin import AdminClient
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import ACCRUALS, Engine
+from cashback.domain.engine import Engine
 from cashback.domain.rules import parse_ruleset
-from cashback.runtime.topics import TopicSpec, create_topics
-from events_factory import Event, ruleset_document, stream
+from events_factory import Event
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
@@ -208,11 +207,6 @@ def worker_pool(log_dir: Path) -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
-
-
 def wait_for(probe: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -343,110 +337,3 @@ def by_key(records: Iterable[Out]) -> dict[bytes, list[bytes]]:
         assert record.key is not None and record.value is not None
         found[record.key].append(record.value)
     return found
-
-
-# --------------------------------------------------------------------------- tests
-
-
-def test_health_endpoints_and_metric_series(
-    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Any
-) -> None:
-    topics = make_topics(topic_factory)
-    document = ruleset_document()
-    publish_rules(kafka_bootstrap, topics.rules, document)
-    events = stream(200, seed=3)
-    produce(kafka_bootstrap, topics.input, events)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    worker = workers(kafka_bootstrap, topics, group=group).start()
-    wait_until_committed(kafka_bootstrap, group, topics.input, len(events))
-
-    assert worker.get("/healthz") == (200, "ok\n")
-    assert worker.get("/readyz") == (200, "ready\n")
-    assert worker.get("/nowhere")[0] == 404
-    assert worker.metric("cashback_events_consumed_total", topic=topics.input) == 200
-    assert worker.metric("cashback_events_processed_total") == 200
-    assert worker.metric("cashback_ruleset_latest_version", ruleset="retail") == 1
-    assert worker.metric("cashback_ready") == 1
-    assert worker.metric("cashback_transactions_total", result="committed") >= 1
-    engine = engine_for(document)
-    handled = [engine.handle(e.value) for e in events]
-    amounts = [a.amount_minor for h in handled for a in h.accruals]
-    credited = sum(a for a in amounts if a > 0)
-    debited = -sum(a for a in amounts if a < 0)
-    assert debited > 0
-    assert worker.metric("cashback_payout_minor_total", ruleset="retail") == credited
-    assert worker.metric("cashback_payout_reversed_minor_total", ruleset="retail") == debited
-    text = worker.get("/metrics")[1]
-    for series in (
-        "cashback_dead_letters_total{",
-        "cashback_accruals_total{",
-        "cashback_purchase_amount_minor_total{",
-        "cashback_batch_duration_seconds_bucket{",
-        "cashback_batch_events_bucket{",
-        "cashback_event_time_lag_seconds ",
-        "cashback_records_written_total{",
-        "cashback_ruleset_versions{",
-    ):
-        assert series in text, series
-    # librdkafka statistics arrive every 5 s; the partitions are drained, so lag is 0.
-    wait_for(lambda: "cashback_consumer_lag{" in worker.get("/metrics")[1], 20, "lag series")
-    assert worker.metric("cashback_consumer_lag", topic=topics.input) == 0
-    for line in worker.logs():
-        assert "C-0" not in str(line), "a customer id was logged"
-
-
-def test_not_ready_until_the_rules_topic_is_read(
-    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Any
-) -> None:
-    topics = make_topics(topic_factory)
-    missing = f"rules-later-{uuid.uuid4().hex[:8]}"
-    later = Topics(topics.input, topics.accruals, topics.notifications, topics.dlq, missing)
-    worker = workers(kafka_bootstrap, later, group=f"g-{uuid.uuid4().hex[:8]}").start(ready=False)
-    wait_for(
-        lambda: any(
-            line.get("msg") == "rules topic not found; waiting for it" for line in worker.logs()
-        ),
-        30,
-        "waiting log",
-    )
-    assert worker.get("/readyz")[0] == 503
-    assert worker.get("/healthz")[0] == 200
-    create_topics(
-        {"bootstrap.servers": kafka_bootstrap},
-        [TopicSpec(missing, 1, config={"cleanup.policy": "compact"})],
-    )
-    topic_factory.created.append(missing)
-    worker.wait_ready()
-
-
-def test_sigterm_commits_the_batch_in_hand_and_leaves_the_group(
-    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Any
-) -> None:
-    topics = make_topics(topic_factory)
-    document = ruleset_document()
-    publish_rules(kafka_bootstrap, topics.rules, document)
-    events = stream(6000, seed=5)
-    produce(kafka_bootstrap, topics.input, events)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    worker = workers(kafka_bootstrap, topics, group=group, extra=["--batch-size", "50"]).start()
-    wait_for(lambda: worker.metric("cashback_events_consumed_total") >= 500, 60, "progress")
-
-    started = time.monotonic()
-    assert worker.terminate() == 0
-    assert time.monotonic() - started < 5
-    assert group_members(kafka_bootstrap, group) == 0
-    # What is visible is exactly the outputs of the inputs below the committed offsets.
-    committed = committed_total(kafka_bootstrap, group, topics.input)
-    assert 500 <= committed < len(events)
-    inputs = read_all(kafka_bootstrap, topics.input)
-    consumer = offsets_reader(kafka_bootstrap, group)
-    try:
-        offsets = consumer.committed(
-            [TopicPartition(topics.input, p) for p in {r.partition for r in inputs}], timeout=10
-        )
-    finally:
-        consumer.close()
-    upto = {tp.partition: tp.offset for tp in offsets}
-    done = [Event(r.key, r.value) for r in inputs if r.offset < upto[r.partition]]
-    expected = expected_by_key(engine_for(document), done)[ACCRUALS]
-    assert by_key(read_all(kafka_bootstrap, topics.accruals)) == expected

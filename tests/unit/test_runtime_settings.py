@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from cashback.runtime.settings import Settings, SettingsError, resolve_settings
+from cashback.runtime.settings import Settings, SettingsError
+from cashback.runtime.settings_sources import resolve_settings
 
 FILE = """
 bootstrap_servers = "file:9092"

@@ -10,13 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cashback.runtime.bootstrap import run
-from cashback.runtime.settings import (
-    GUARANTEES,
-    LOG_LEVELS,
-    Settings,
-    SettingsError,
-    resolve_settings,
-)
+from cashback.runtime.settings import GUARANTEES, LOG_LEVELS, Settings, SettingsError
+from cashback.runtime.settings_sources import resolve_settings
 
 # Flag help, by settings field; defaults come from Settings so they are stated once.
 _HELP: dict[str, tuple[str, dict[str, Any]]] = {
