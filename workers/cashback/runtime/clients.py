@@ -16,6 +16,7 @@ import orjson
 from cashback.runtime.settings import Settings
 
 STATISTICS_INTERVAL_MS: Final = "5000"
+TXN_RETRY_BACKOFF_MS: Final = 10
 UNASSIGNED_PARTITION: Final = -1
 
 # Codes that mean another producer took over our transactional.id, or the group moved on.
@@ -86,9 +87,14 @@ def producer_config(
         "bootstrap.servers": settings.bootstrap_servers,
         "enable.idempotence": True,
     }
+    defaults = _common(settings, log, on_error)
     if settings.exactly_once:
         fixed["transactional.id"] = settings.transactional_id
-    config = _layer(_common(settings, log, on_error), settings, fixed)
+        # Right after a commit the coordinator is still writing the markers, and the next
+        # transaction's first request gets CONCURRENT_TRANSACTIONS; librdkafka retries it
+        # after retry.backoff.ms, 100 ms by default: a short batch would wait that long.
+        defaults["retry.backoff.ms"] = TXN_RETRY_BACKOFF_MS
+    config = _layer(defaults, settings, fixed)
     config.pop("group.instance.id", None)
     return config
 
