@@ -27,7 +27,7 @@ _HELP: dict[str, tuple[str, dict[str, Any]]] = {
     "metrics_host": ("address for /metrics, /healthz, /readyz", {}),
     "metrics_port": ("port for /metrics, /healthz, /readyz (0 picks one)", {"type": int}),
     "batch_size": ("records per batch (one transaction each)", {"type": int}),
-    "commit_interval_ms": ("longest wait for a batch to fill", {"type": int}),
+    "commit_interval_ms": ("longest wait for a record when none is fetched", {"type": int}),
     "max_event_bytes": ("larger inputs are dead-lettered as too_large", {"type": int}),
     "log_level": ("log level", {"choices": LOG_LEVELS}),
     "liveness_seconds": ("/healthz fails after this long without a loop turn", {"type": float}),
