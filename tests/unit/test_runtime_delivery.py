@@ -304,3 +304,21 @@ def test_a_revoke_aborts_an_open_transaction_without_raising(
     assert producer.calls == ["abort"]
     delivery.abandon()  # already over: nothing more to abort
     assert producer.calls == ["abort"]
+
+
+def test_a_record_refused_before_sending_aborts_and_retries_the_batch(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    producer = FakeProducer({"produce": [error(KafkaError._UNKNOWN_TOPIC)]})
+    with pytest.raises(RetryBatch, match="_UNKNOWN_TOPIC"):
+        eos(producer, metrics).write(REQUESTS)
+    assert producer.calls == ["begin", "produce", "abort"]
+    assert transactions(registry, "aborted") == 1
+
+
+def test_at_least_once_retries_a_record_refused_before_sending(metrics: Metrics) -> None:
+    producer = FakeProducer({"produce": [error(KafkaError._UNKNOWN_TOPIC)]})
+    consumer = FakeConsumer([], threading.Event())
+    with pytest.raises(RetryBatch, match="_UNKNOWN_TOPIC"):
+        AtLeastOnceDelivery(producer, consumer, metrics, LOG).write(REQUESTS)
+    assert consumer.commits == []

@@ -52,7 +52,13 @@ class AtLeastOnceDelivery:
         try:
             produce_all(self._producer, requests, on_delivery)
         except KafkaException as exc:
-            raise FatalKafkaError(f"idempotent producer failed: {exc.args[0]}") from exc
+            # Refused before it left (an unknown topic, a record too large): read the batch
+            # again; what was already queued may be written twice, with the same bytes.
+            error = exc.args[0]
+            if error.fatal():
+                raise FatalKafkaError(f"idempotent producer failed: {error}") from exc
+            self._producer.flush(self._timeout)
+            raise RetryBatch(error.name()) from exc
         in_flight = self._producer.flush(self._timeout)
         if any(error.fatal() for error in failed):
             fatal = next(error for error in failed if error.fatal())

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from confluent_kafka import KafkaException
 
@@ -66,7 +66,19 @@ class TransactionalDelivery:
         try:
             self._producer.begin_transaction()
             self._open = True
+        except KafkaException as exc:
+            self._fail(exc.args[0], exc)
+        try:
             produce_all(self._producer, requests)
+        except KafkaException as exc:
+            # Refused before it left (an unknown topic, a record too large): the record,
+            # not the transaction, is at fault. Drop the attempt and try the batch again.
+            error = exc.args[0]
+            if error.fatal() or is_fenced(error):
+                raise FatalKafkaError(self._explain(error)) from exc
+            self._abort()
+            raise RetryBatch(error.name()) from exc
+        try:
             # The position is the next offset to read: everything handed to us is in here.
             positions = self._consumer.position(self._consumer.assignment())
             group = self._consumer.consumer_group_metadata()
@@ -76,14 +88,19 @@ class TransactionalDelivery:
             self._retrying(lambda: self._producer.commit_transaction(self._timeout))
             self._open = False
         except KafkaException as exc:
-            error = exc.args[0]
-            if error.fatal() or is_fenced(error):
-                raise FatalKafkaError(self._explain(error)) from exc
-            if not (error.txn_requires_abort() or error.retriable()):
-                raise FatalKafkaError(self._explain(error)) from exc
-            self._abort()
-            raise RetryBatch(error.name()) from exc
+            self._fail(exc.args[0], exc)
         self._metrics.count_transaction(COMMITTED)
+
+    def _fail(self, error: Any, exc: KafkaException) -> NoReturn:
+        """A transaction call failed: abort and retry the batch if the client says the
+        transaction can be abandoned or the call retried; otherwise this producer is done."""
+        if error.fatal() or is_fenced(error):
+            raise FatalKafkaError(self._explain(error)) from exc
+        if not (error.txn_requires_abort() or error.retriable()):
+            raise FatalKafkaError(self._explain(error)) from exc
+        if self._open:
+            self._abort()
+        raise RetryBatch(error.name()) from exc
 
     def abandon(self) -> None:
         # The loop never polls inside a transaction, so this is only a safety net. It runs
