@@ -67,12 +67,16 @@ def price(
             if extra:
                 ranks = _merge(ranks, extra)
             found: list[int] = []
+            sku = line.sku
             for rank in ranks:
                 rule = rules[rank]
                 held = memo.get(rank)
                 if held is None:
                     held = memo[rank] = rule.order_holds(facts, total)
-                if held and rule.line_holds(category, line.sku):
+                # Every candidate came through an index that already matched the line's
+                # category (or it has no category condition): only skus are left to check.
+                skus = rule.skus
+                if held and (skus is None or sku in skus):
                     found.append(rank)
                     if first:  # the line goes to the highest-priority rule that holds
                         break
