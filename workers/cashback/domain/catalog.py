@@ -84,14 +84,15 @@ class Catalog:
         return [rs for v in self._versions.values() for _, rs in sorted(v.by_version.items())]
 
     def at(self, moment: datetime) -> list[RuleSet]:
-        """The version of every rule set in force at `moment` (those not yet effective skipped)."""
+        """The version of every rule set in force at `moment` that has rules (those not yet
+        effective, and versions that switch a rule set off with no rules, are skipped)."""
         return self._in_force[bisect_right(self._starts, moment)]
 
     def _compute_at(self, moment: datetime | None) -> list[RuleSet]:
         found = []
         for versions in self._versions.values():
             ruleset = versions.at(moment) if moment is not None else None
-            if ruleset is not None:
+            if ruleset is not None and ruleset.rules:
                 found.append(ruleset)
         return found
 
