@@ -136,7 +136,8 @@ def test_latest_versions_keeps_the_highest_in_force_at_any_time() -> None:
         ("travel", 1),
     ]
     early = catalog.at(load_catalog([V1]).all()[0].effective_from.replace(year=1990))
-    assert len(early) == 5
+    # black-friday v3 has no rules (it switches the campaign off): in force, but not priced
+    assert [rs.name for rs in early] == ["fuel-partner", "kz-retail", "retail", "travel"]
 
 
 @pytest.mark.parametrize(
