@@ -109,8 +109,9 @@ def markdown(results: Mapping[str, Any]) -> str:
         f"- date: {results['date']}",
         f"- command: `{results['command']}` ({results['duration_s']:.0f} s)",
         f"- machine: {machine['cpu']} x {machine['cores']} cores, {machine['memory_gb']} GB, "
-        f"{machine['os']}; load average {machine['load_before']} before, "
+        f"{machine['os']}; load average {machine['load_before'] or '-'} before, "
         f"{machine['load_after']} after",
+        *([f"- note: {machine['note']}"] if machine.get("note") else []),
         f"- software: Python {machine['python']}, confluent-kafka {machine['confluent_kafka']} "
         f"(librdkafka {machine['librdkafka']}), Quix Streams {machine['quixstreams']}, "
         f"broker {machine['broker']}",
@@ -129,6 +130,21 @@ def markdown(results: Mapping[str, Any]) -> str:
         "|---|---|---|",
         *(f"| {r['ratio']} | {r['value']:.2f} | >= {r['goal']} |" for r in results["ratios"]),
     ]
+    lines += ["", *_memory(results["runs"])]
     for name, why in results.get("skipped", {}).items():
         lines.append(f"\n{name}: skipped ({why})")
     return "\n".join(lines) + "\n"
+
+
+def _memory(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """RSS at the start and the end of each fixed-rate run: flat, or growing?"""
+    found = [
+        f"| {row['name']} | "
+        + ", ".join(f"{r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f}" for r in runs)
+        + " |"
+        for row in rows
+        if (runs := row.get("latency_runs"))
+    ]
+    if not found:
+        return []
+    return ["| RSS MB during each fixed-rate run (first -> last sample) | |", "|---|---|", *found]

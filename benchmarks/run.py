@@ -105,12 +105,17 @@ def machine(broker_name: str) -> dict[str, Any]:
         "memory_gb": round(memory, 1),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": _version_text(confluent_kafka.version()),
         "librdkafka": confluent_kafka.libversion()[0],
         "quixstreams": trials.quix_version(),
         "broker": broker_name,
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _version_text(found: object) -> str:
+    """confluent_kafka.version() is a string in some releases, (text, number) in others."""
+    return str(found[0] if isinstance(found, tuple) else found)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = threading.Thread(target=lambda: records.extend(events(args.events)))
     prepared.start()
     with broker(args.bootstrap) as (bootstrap, broker_name):
+        info = machine(broker_name)
         prepared.join()
         priced = expected_outputs(records, args.events, seed=SEED)
         source = f"bench-{run_id}-purchases"
@@ -156,7 +162,6 @@ def main(argv: list[str] | None = None) -> int:
                     trial = partial(bench.latency, SYSTEMS[name], fixed, rate, rep)
                     latency[name].append(_guarded(trial))
         bench.delete_topics([source])
-    info = machine(broker_name)
     info["load_after"] = [round(x, 2) for x in os.getloadavg()]
     rows = [report.summarize(n, through[n], latency[n]) for n in names]
     results = {
