@@ -65,7 +65,7 @@ class Worker:
         errors: ClientErrors,
         log: logging.Logger,
         rules_feed: RuleUpdates | None = None,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_seconds: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
