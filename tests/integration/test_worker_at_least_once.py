@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -20,7 +19,6 @@ from test_worker_harness import (
     read_all,
     wait_for,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS, NOTIFICATIONS
@@ -30,11 +28,6 @@ from kafka_support import TopicFactory
 pytestmark = pytest.mark.kafka
 
 ID_FIELD = {ACCRUALS: "accrual_id", NOTIFICATIONS: "notification_id"}
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_a_crash_loses_nothing_and_repeats_are_identical(

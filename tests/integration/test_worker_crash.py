@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -23,7 +22,6 @@ from test_worker_harness import (
     read_all,
     wait_for,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS
@@ -33,11 +31,6 @@ from kafka_support import TopicFactory
 pytestmark = pytest.mark.kafka
 
 EVENTS = 20_000
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_sigkill_three_times_mid_stream_still_exactly_once(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from test_worker_harness import (
@@ -16,7 +15,6 @@ from test_worker_harness import (
     publish_rules,
     wait_for,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.runtime.topics import TopicSpec, create_topics
@@ -24,11 +22,6 @@ from events_factory import ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_health_endpoints_and_metric_series(

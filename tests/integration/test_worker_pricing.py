@@ -4,14 +4,11 @@ lands in the dead-letter topic untouched, with its reason and origin."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from test_worker_harness import (
-    WorkerProcess,
     by_key,
     engine_for,
     expected_by_key,
@@ -20,7 +17,6 @@ from test_worker_harness import (
     publish_rules,
     read_all,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS, NOTIFICATIONS
@@ -28,11 +24,6 @@ from events_factory import TRACEPARENT, bad_events, ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_outputs_equal_the_engine_offline(

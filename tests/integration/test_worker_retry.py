@@ -4,8 +4,7 @@ nothing is dropped, nothing is committed half-way, nothing is written twice."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from test_worker_harness import (
@@ -21,7 +20,6 @@ from test_worker_harness import (
     read_all,
     wait_for,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS
@@ -30,11 +28,6 @@ from events_factory import bad_events, ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_an_unwritable_dead_letter_fails_its_batch_until_it_can_be_written(

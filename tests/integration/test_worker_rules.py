@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -23,7 +23,6 @@ from test_worker_harness import (
     read_all,
     wait_for,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS
@@ -31,11 +30,6 @@ from events_factory import START, ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def retail_versions(records: list[bytes]) -> set[int]:

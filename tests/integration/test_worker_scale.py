@@ -7,8 +7,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -24,7 +23,6 @@ from test_worker_harness import (
     read_all,
     wait_for,
     wait_until_committed,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS
@@ -32,11 +30,6 @@ from events_factory import ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_a_third_instance_joins_mid_stream_without_duplicates(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -22,7 +21,6 @@ from test_worker_harness import (
     publish_rules,
     read_all,
     wait_for,
-    worker_pool,
 )
 
 from cashback.domain.engine import ACCRUALS
@@ -30,11 +28,6 @@ from events_factory import Event, ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    yield from worker_pool(tmp_path)
 
 
 def test_sigterm_commits_the_batch_in_hand_and_leaves_the_group(
