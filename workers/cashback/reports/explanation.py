@@ -161,29 +161,42 @@ def _lines(lines: Sequence[Line]) -> list[LineSummary]:
 
 
 def _purchase_summary(event: Purchase, facts: Facts) -> EventSummary:
-    return EventSummary(
-        type="purchase",
-        event_id=event.event_id,
-        purchase_id=event.purchase_id,
-        occurred_at=event.occurred_at.isoformat(),
-        customer_id=event.customer.id,
-        tier=facts.tier,
-        segments=sorted(facts.segments),
-        merchant=facts.merchant,
-        mcc=facts.mcc,
-        region=facts.region,
-        channel=facts.channel,
-        payment_method=facts.payment_method,
-        currency=event.currency,
-        total_minor=event.total_minor,
-        lines=_lines(event.lines),
-    )
+    return _summary(event, facts, kind="purchase", total=event.total_minor, lines=event.lines)
 
 
 def _refund_summary(event: Refund, facts: Facts, amounts: RefundAmounts) -> EventSummary:
     original = event.original
+    refund = RefundSummary(
+        original_occurred_at=original.occurred_at.isoformat(),
+        original_total_minor=original.total_minor,
+        refunded=[(r.line, r.amount_minor) for r in event.refunded_lines],
+        previously_refunded=[(r.line, r.amount_minor) for r in event.previously_refunded_lines],
+        before_lines=list(amounts.before_lines),
+        before_total_minor=amounts.before_total,
+        after_lines=list(amounts.after_lines),
+        after_total_minor=amounts.after_total,
+    )
+    return _summary(
+        event,
+        facts,
+        kind="refund",
+        total=original.total_minor,
+        lines=original.lines,
+        refund=refund,
+    )
+
+
+def _summary(
+    event: Purchase | Refund,
+    facts: Facts,
+    *,
+    kind: str,
+    total: int,
+    lines: Sequence[Line],
+    refund: RefundSummary | None = None,
+) -> EventSummary:
     return EventSummary(
-        type="refund",
+        type=kind,
         event_id=event.event_id,
         purchase_id=event.purchase_id,
         occurred_at=event.occurred_at.isoformat(),
@@ -196,16 +209,7 @@ def _refund_summary(event: Refund, facts: Facts, amounts: RefundAmounts) -> Even
         channel=facts.channel,
         payment_method=facts.payment_method,
         currency=event.currency,
-        total_minor=original.total_minor,
-        lines=_lines(original.lines),
-        refund=RefundSummary(
-            original_occurred_at=original.occurred_at.isoformat(),
-            original_total_minor=original.total_minor,
-            refunded=[(r.line, r.amount_minor) for r in event.refunded_lines],
-            previously_refunded=[(r.line, r.amount_minor) for r in event.previously_refunded_lines],
-            before_lines=list(amounts.before_lines),
-            before_total_minor=amounts.before_total,
-            after_lines=list(amounts.after_lines),
-            after_total_minor=amounts.after_total,
-        ),
+        total_minor=total,
+        lines=_lines(lines),
+        refund=refund,
     )
