@@ -50,6 +50,8 @@ def price(
     by_sku = ruleset.by_sku
     per_sku = ruleset.sku_sensitive
     extra = _order_candidates(ruleset, facts) if ruleset.order_indexed else ()
+    if not always and not extra and not _any_indexed(lines, by_category, by_sku):
+        return Price(ruleset, [], [], 0, 0)  # no rule of this set can touch these lines
     first = ruleset.combine == "first"
     stack = ruleset.combine == "stack"
     memo: dict[int, bool] = {}
@@ -124,6 +126,17 @@ def price(
     if stack and len(paying) > 1:
         base = _union_base(paying, line_holding, amounts)
     return Price(ruleset, results, paying, amount, base)
+
+
+def _any_indexed(
+    lines: Sequence[Line],
+    by_category: dict[str, tuple[int, ...]],
+    by_sku: dict[str, tuple[int, ...]],
+) -> bool:
+    for line in lines:
+        if line.category in by_category or line.sku in by_sku:
+            return True
+    return False
 
 
 def _order_candidates(ruleset: RuleSet, facts: Facts) -> tuple[int, ...]:
