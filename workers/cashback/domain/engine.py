@@ -18,11 +18,12 @@ import msgspec
 from cashback.domain.catalog import Catalog
 from cashback.domain.events import (
     MAX_EVENT_BYTES,
+    CheckedRefund,
     Purchase,
     Refund,
+    RefundAmounts,
     Rejection,
-    decode_event,
-    refund_amounts,
+    decode,
 )
 from cashback.domain.facts import Facts
 from cashback.domain.pricing import Price, price
@@ -87,13 +88,13 @@ class Engine:
         self.max_event_bytes = max_event_bytes
 
     def handle(self, raw: bytes | None) -> Handled:
-        event = decode_event(raw, self.max_event_bytes)
-        if isinstance(event, Rejection):
-            return Handled(Outcome.DEAD_LETTER, rejection=event)
+        event = decode(raw, self.max_event_bytes)
         if type(event) is Purchase:
             return self._purchase(event)
-        assert type(event) is Refund
-        return self._refund(event)
+        if isinstance(event, CheckedRefund):
+            return self._refund(event.refund, event.amounts)
+        assert isinstance(event, Rejection)
+        return Handled(Outcome.DEAD_LETTER, rejection=event)
 
     def _purchase(self, event: Purchase) -> Handled:
         handled = Handled(
@@ -135,7 +136,7 @@ class Engine:
             handled.outcome = Outcome.ACCRUED
         return handled
 
-    def _refund(self, event: Refund) -> Handled:
+    def _refund(self, event: Refund, amounts: RefundAmounts) -> Handled:
         handled = Handled(
             Outcome.NOT_ELIGIBLE,
             event_id=event.event_id,
@@ -146,8 +147,6 @@ class Engine:
         rulesets = self.catalog.at(original.occurred_at)
         if not rulesets:
             return handled
-        amounts = refund_amounts(event)
-        assert not isinstance(amounts, Rejection)  # decode_event already checked it adds up
         # CEL sees the view being priced, so `expr` follows SPEC's O - P and O - P - R too.
         facts_before = refund_facts(event, amounts.before_lines, amounts.before_total)
         facts_after = refund_facts(event, amounts.after_lines, amounts.after_total)

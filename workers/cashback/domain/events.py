@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, NamedTuple
 
 import msgspec
 from msgspec import Meta, Struct
@@ -136,8 +136,23 @@ class RefundAmounts:
 _decoder: Final = msgspec.json.Decoder(Event)
 
 
+class CheckedRefund(NamedTuple):
+    """A refund that adds up, with the amounts its pricing needs (worked out once)."""
+
+    refund: Refund
+    amounts: RefundAmounts
+
+
 def decode_event(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Event | Rejection:
     """Decode one input value into a typed event, or say exactly why not."""
+    found = decode(raw, max_bytes)
+    return found.refund if isinstance(found, CheckedRefund) else found
+
+
+def decode(
+    raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES
+) -> Purchase | CheckedRefund | Rejection:
+    """`decode_event`, keeping a refund's checked amounts for the engine."""
     if raw is None or len(raw) == 0:
         return Rejection(EMPTY, "the record has no value")
     if len(raw) > max_bytes:
@@ -166,6 +181,7 @@ def decode_event(raw: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Event |
         amounts = refund_amounts(event)
         if isinstance(amounts, Rejection):
             return amounts
+        return CheckedRefund(event, amounts)
     return event
 
 
