@@ -44,7 +44,7 @@ def stats(**overrides: object) -> BatchStats:
         reversed_minor=Counter({("RUB", "retail", 2, "reversal"): 90}),
         purchase_minor=Counter({"RUB": 35_000}),
         written=Counter({"acc": 2, "dlq": 1}),
-        latest_event_time=datetime(2026, 12, 1, 11, 59, 30, tzinfo=UTC),
+        latest_event_us=int(datetime(2026, 12, 1, 11, 59, 30, tzinfo=UTC).timestamp()) * 1_000_000,
     )
     for key, item in overrides.items():
         setattr(found, key, item)

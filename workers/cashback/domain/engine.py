@@ -8,10 +8,9 @@ differ only in where bytes come from and go to.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -54,8 +53,7 @@ class Outcome(IntEnum):
 OUTCOME_NAMES: Final = ("accrued", "reversed", "not_eligible", "dead_letter")
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     """One record to write: a logical destination (ACCRUALS or NOTIFICATIONS), key and value."""
 
     destination: str
@@ -64,18 +62,80 @@ class Output:
     schema: str
 
 
-@dataclass(slots=True)
-class Handled:
-    """Everything the adapters need about one input: what to write and what to count."""
+class Tally(NamedTuple):
+    """What the metrics count of one accrual or reversal (its labels and its amount)."""
 
-    outcome: Outcome
-    outputs: list[Output] = field(default_factory=list)
-    accruals: list[Accrual] = field(default_factory=list)
-    event_id: str | None = None
-    rejection: Rejection | None = None
-    currency: str | None = None
-    purchase_minor: int = 0  # the order total of a purchase (refunds: 0), for the metrics
-    occurred_at: datetime | None = None
+    currency: str
+    ruleset: str
+    ruleset_version: int
+    kind: str
+    amount_minor: int
+
+
+class Handled:
+    """Everything the adapters need about one input: what to write and what to count.
+
+    `accruals` are the written accrual documents as structs; an engine that produced only
+    their bytes (the native one) leaves them to be decoded on first use.
+    """
+
+    __slots__ = (
+        "_accruals",
+        "currency",
+        "event_id",
+        "event_time_us",
+        "outcome",
+        "outputs",
+        "purchase_minor",
+        "rejection",
+        "tallies",
+    )
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        *,
+        outputs: list[Output] | None = None,
+        tallies: list[Tally] | None = None,
+        event_id: str | None = None,
+        rejection: Rejection | None = None,
+        currency: str | None = None,
+        purchase_minor: int = 0,  # the order total of a purchase (refunds: 0), for the metrics
+        event_time_us: int | None = None,  # the event's occurred_at, UTC epoch microseconds
+        accruals: list[Accrual] | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.outputs = [] if outputs is None else outputs
+        self.tallies = [] if tallies is None else tallies
+        self.event_id = event_id
+        self.rejection = rejection
+        self.currency = currency
+        self.purchase_minor = purchase_minor
+        self.event_time_us = event_time_us
+        self._accruals = accruals
+
+    @property
+    def accruals(self) -> list[Accrual]:
+        if self._accruals is None:
+            self._accruals = [
+                _accrual_decoder.decode(o.value) for o in self.outputs if o.destination == ACCRUALS
+            ]
+        return self._accruals
+
+    def __repr__(self) -> str:
+        return f"Handled({OUTCOME_NAMES[self.outcome]}, event_id={self.event_id!r})"
+
+
+_accrual_decoder: Final = msgspec.json.Decoder(Accrual)
+
+
+def event_time_us(moment: datetime) -> int:
+    """UTC epoch microseconds of an aware datetime, exactly (no float)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 class Engine:
@@ -102,7 +162,8 @@ class Engine:
             event_id=event.event_id,
             currency=event.currency,
             purchase_minor=event.total_minor,
-            occurred_at=event.occurred_at,
+            event_time_us=event_time_us(event.occurred_at),
+            accruals=[],
         )
         rulesets = self.catalog.at(event.occurred_at)
         if not rulesets:
@@ -141,7 +202,8 @@ class Engine:
             Outcome.NOT_ELIGIBLE,
             event_id=event.event_id,
             currency=event.currency,
-            occurred_at=event.occurred_at,
+            event_time_us=event_time_us(event.occurred_at),
+            accruals=[],
         )
         original = event.original
         rulesets = self.catalog.at(original.occurred_at)
@@ -221,6 +283,15 @@ def _emit(
 ) -> None:
     key = accrual.customer_id.encode()
     handled.accruals.append(accrual)
+    handled.tallies.append(
+        Tally(
+            accrual.currency,
+            accrual.ruleset,
+            accrual.ruleset_version,
+            accrual.kind,
+            accrual.amount_minor,
+        )
+    )
     handled.outputs.append(Output(ACCRUALS, key, encoder.encode(accrual), ACCRUAL_SCHEMA))
     if template is not None and event.customer.notifications:
         note = notification_for(accrual, template, event.customer.locale, descriptions)

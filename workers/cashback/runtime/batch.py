@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from cashback.domain.engine import (
@@ -81,7 +80,7 @@ class BatchStats:
     reversed_minor: Counter[AccrualKey] = field(default_factory=Counter)  # -amounts < 0
     purchase_minor: Counter[str] = field(default_factory=Counter)  # by currency
     written: Counter[str] = field(default_factory=Counter)  # by output topic
-    latest_event_time: datetime | None = None
+    latest_event_us: int | None = None  # the newest event time, UTC epoch microseconds
 
 
 @dataclass(slots=True)
@@ -150,20 +149,20 @@ def count(stats: BatchStats, record: Record, handled: Handled) -> None:
     if handled.rejection is not None:
         stats.dead_letters[handled.rejection.code] += 1
         return
-    for accrual in handled.accruals:
-        key = (accrual.currency, accrual.ruleset, accrual.ruleset_version, accrual.kind)
+    for currency, ruleset, version, kind, amount in handled.tallies:
+        key = (currency, ruleset, version, kind)
         stats.accruals[key] += 1
         # Counters only go up: credits and debits are summed apart (a reversal is normally
         # negative, but the refund arithmetic may make one positive).
-        if accrual.amount_minor >= 0:
-            stats.payout_minor[key] += accrual.amount_minor
+        if amount >= 0:
+            stats.payout_minor[key] += amount
         else:
-            stats.reversed_minor[key] -= accrual.amount_minor
+            stats.reversed_minor[key] -= amount
     if handled.currency is not None and handled.purchase_minor:
         stats.purchase_minor[handled.currency] += handled.purchase_minor
-    moment = handled.occurred_at
-    if moment is not None and (stats.latest_event_time is None or moment > stats.latest_event_time):
-        stats.latest_event_time = moment
+    moment = handled.event_time_us
+    if moment is not None and (stats.latest_event_us is None or moment > stats.latest_event_us):
+        stats.latest_event_us = moment
 
 
 def find_header(headers: list[tuple[str, bytes]] | None, name: str) -> bytes | None:

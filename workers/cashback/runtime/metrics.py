@@ -176,8 +176,8 @@ class Metrics:
             self._child(self.written, (topic,)).inc(n)
         self.batch_seconds.observe(seconds)
         self.batch_events.observe(stats.events)
-        if stats.latest_event_time is not None:
-            lag = self._clock() - stats.latest_event_time.timestamp()
+        if stats.latest_event_us is not None:
+            lag = self._clock() - stats.latest_event_us / 1e6  # seconds, not money
             self.event_time_lag.set(max(lag, 0.0))
 
     def count_transaction(self, result: str) -> None:
