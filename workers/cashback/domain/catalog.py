@@ -88,6 +88,10 @@ class Catalog:
         effective, and versions that switch a rule set off with no rules, are skipped)."""
         return self._in_force[bisect_right(self._starts, moment)]
 
+    def intervals(self) -> tuple[list[datetime], list[list[RuleSet]]]:
+        """(starts, in_force): `at(t)` is `in_force[bisect_right(starts, t)]`."""
+        return list(self._starts), [list(found) for found in self._in_force]
+
     def _compute_at(self, moment: datetime | None) -> list[RuleSet]:
         found = []
         for versions in self._versions.values():
