@@ -27,9 +27,10 @@ import orjson
 
 from cashback.cli.catalogs import RulesNotLoadedError, add_command, fail, load_rules
 from cashback.cli.jsonlines import Progress, open_input, open_output, read_lines
-from cashback.domain.engine import NOTIFICATIONS, OUTCOME_NAMES, Engine, Outcome, Output
+from cashback.domain.engine import NOTIFICATIONS, OUTCOME_NAMES, Outcome, Output
 from cashback.domain.events import Rejection
 from cashback.domain.headers import dead_letter_headers, output_headers
+from cashback.domain.native_engine import ENGINE_MODES, NativeUnavailableError, Pricer, make_engine
 
 DEFAULT_SOURCE: Final = "purchases"
 DEFAULT_ACCRUALS: Final = "cashback.accruals"
@@ -54,6 +55,12 @@ def register(commands: Any) -> None:
         ("--dlq-topic", DEFAULT_DLQ, "dead-letter topic"),
     ):
         parser.add_argument(option, default=default, metavar="TOPIC", help=f"{what} ({default})")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINE_MODES,
+        default="auto",
+        help="native when built (auto), or force one; both write the same bytes",
+    )
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
     parser.set_defaults(handler=run)
 
@@ -68,15 +75,15 @@ class Topics:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        catalog = load_rules(args.rules)
-    except RulesNotLoadedError as exc:
+        engine = make_engine(load_rules(args.rules), mode=args.engine)
+    except (RulesNotLoadedError, NativeUnavailableError) as exc:
         return fail(str(exc))
     topics = Topics(
         args.source_topic, args.accruals_topic, args.notifications_topic, args.dlq_topic
     )
     try:
         with open_input(args.input) as source, open_output(args.output) as sink:
-            counts = price_stream(Engine(catalog), source, sink, topics)
+            counts = price_stream(engine, source, sink, topics)
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):  # `cashback price ... | head`: stop quietly
             _silence_stdout()
@@ -87,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def price_stream(engine: Engine, source: BinaryIO, sink: BinaryIO, topics: Topics) -> list[int]:
+def price_stream(engine: Pricer, source: BinaryIO, sink: BinaryIO, topics: Topics) -> list[int]:
     """Price every line of `source` and write its records to `sink`; counts by outcome."""
     counts = [0] * len(OUTCOME_NAMES)
     progress = Progress(source)

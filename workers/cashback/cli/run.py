@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cashback.domain.native_engine import ENGINE_MODES
 from cashback.runtime.bootstrap import run
 from cashback.runtime.settings import GUARANTEES, LOG_LEVELS, Settings, SettingsError
 from cashback.runtime.settings_sources import resolve_settings
@@ -30,6 +31,7 @@ _HELP: dict[str, tuple[str, dict[str, Any]]] = {
     "commit_interval_ms": ("longest wait for a record when none is fetched", {"type": int}),
     "max_event_bytes": ("larger inputs are dead-lettered as too_large", {"type": int}),
     "log_level": ("log level", {"choices": LOG_LEVELS}),
+    "engine": ("pricing engine: native when built (auto), or force one", {"choices": ENGINE_MODES}),
     "liveness_seconds": ("/healthz fails after this long without a loop turn", {"type": float}),
     "transactional_id": (
         "unique, stable id of this instance (default cashback-<group>-<hostname>)",

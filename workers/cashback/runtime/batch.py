@@ -17,12 +17,12 @@ from cashback.domain.engine import (
     ACCRUALS,
     NOTIFICATIONS,
     OUTCOME_NAMES,
-    Engine,
     Handled,
     Outcome,
 )
 from cashback.domain.events import Rejection
 from cashback.domain.headers import Headers, dead_letter_headers, output_headers
+from cashback.domain.native_engine import Pricer
 
 TRACEPARENT = "traceparent"
 # Not a kind of bad input: the engine raised. Alert on it; fix, then replay the DLQ.
@@ -89,7 +89,7 @@ class PricedBatch:
     stats: BatchStats
 
 
-def price_batch(engine: Engine, records: Sequence[Record], routes: Routes) -> PricedBatch:
+def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> PricedBatch:
     """Price every record in order; the requests keep the input order within the batch."""
     requests: list[ProduceRequest] = []
     stats = BatchStats()
@@ -105,7 +105,7 @@ def price_batch(engine: Engine, records: Sequence[Record], routes: Routes) -> Pr
     return PricedBatch(requests, stats)
 
 
-def handle_safely(engine: Engine, value: bytes | None) -> Handled:
+def handle_safely(engine: Pricer, value: bytes | None) -> Handled:
     """The engine's answer; if pricing itself fails (a bug), the input is dead-lettered
     as `internal_error` instead of stopping the stream on it forever."""
     try:

@@ -18,13 +18,13 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine
+from cashback.domain.native_engine import EngineMode, make_engine
 from cashback.rulefiles import RuleSetFilesError, load_catalog
 from cashback.runtime import logs
 from cashback.runtime.alo import AtLeastOnceDelivery
@@ -102,7 +102,7 @@ def _serve(
 ) -> int:
     kafka_log = logs.get("kafka")
     errors = ClientErrors(metrics, kafka_log)
-    engine = Engine(catalog, max_event_bytes=settings.max_event_bytes)
+    engine = make_engine(catalog, settings.max_event_bytes, cast(EngineMode, settings.engine))
     metrics.show_catalog(catalog)
     with contextlib.ExitStack() as cleanup:
         feed: RulesFeed | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cashback.domain.events import MAX_EVENT_BYTES
+from cashback.domain.native_engine import ENGINE_MODES
 
 EXACTLY_ONCE: Final = "exactly_once"
 AT_LEAST_ONCE: Final = "at_least_once"
@@ -59,6 +60,7 @@ class Settings:
     batch_size: int = 2000  # make bench: +12% exactly-once throughput over 500, same latency
     commit_interval_ms: int = 100
     max_event_bytes: int = MAX_EVENT_BYTES
+    engine: str = "auto"  # auto: the native engine when built, else the Python one
     log_level: str = "info"
     liveness_seconds: float = 30.0
     transactional_id: str = ""  # "" means derived: cashback-<group>-<hostname>
@@ -111,6 +113,8 @@ def _problems(s: Settings) -> list[str]:
     doubled = sorted({n for n in names if n and names.count(n) > 1})
     if doubled:
         problems.append(f"the same topic is named for two roles: {', '.join(doubled)}")
+    if s.engine not in ENGINE_MODES:
+        problems.append(f"engine must be one of {', '.join(ENGINE_MODES)}")
     if s.processing_guarantee not in GUARANTEES:
         problems.append(f"processing_guarantee must be one of {', '.join(GUARANTEES)}")
     if s.log_level not in LOG_LEVELS:

@@ -141,6 +141,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return float(value)
         if not isinstance(value, str):
             raise ValueError(value)
-        return value.strip().lower() if name in ("log_level", "processing_guarantee") else value
+        return (
+            value.strip().lower()
+            if name in ("log_level", "processing_guarantee", "engine")
+            else value
+        )
     except (TypeError, ValueError):
         raise SettingsError(f"{source}: {name} has an invalid value") from None

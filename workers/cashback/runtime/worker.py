@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from confluent_kafka import KafkaException, TopicPartition
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine
+from cashback.domain.native_engine import Pricer
 from cashback.runtime.batch import INTERNAL_ERROR, Record, Routes, price_batch
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import Delivery, RetryBatch
@@ -58,7 +58,7 @@ class Worker:
         *,
         consumer: Any,
         delivery: Delivery,
-        engine: Engine,
+        engine: Pricer,
         routes: Routes,
         metrics: Metrics,
         health: Health,

@@ -1,0 +1,105 @@
+"""The engine the adapters run: the native accelerator in front of the Python reference.
+
+`cashback_native` (workers/native/, Rust) decodes, prices and encodes the common event in a
+few microseconds and declines anything it is not certain about (every bad input, unusual
+timestamp forms, arithmetic near the limits): those go to the Python `Engine`, which is the
+reference. For any event the native engine accepts, its answer is byte-for-byte the Python
+engine's; tests/unit/test_native_engine.py holds it to that.
+
+Pick with `make_engine(catalog, mode=...)`: "auto" (native when built, else Python),
+"native" (fail if it is not built) or "python".
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Final, Literal, Protocol
+
+from cashback.domain.catalog import Catalog
+from cashback.domain.engine import Engine, Handled, Outcome, Output, Tally
+from cashback.domain.events import MAX_EVENT_BYTES
+from cashback.domain.native_spec import export_catalog
+
+EngineMode = Literal["auto", "native", "python"]
+ENGINE_MODES: Final = ("auto", "native", "python")
+_OUTCOMES: Final = (Outcome.ACCRUED, Outcome.REVERSED, Outcome.NOT_ELIGIBLE)
+
+
+class Pricer(Protocol):
+    """What the adapters need of an engine: a swappable catalog and `handle`."""
+
+    catalog: Catalog
+
+    def handle(self, raw: bytes | None) -> Handled: ...
+
+
+class NativeUnavailableError(RuntimeError):
+    """The native engine was asked for but is not built in this environment."""
+
+
+def native_module() -> ModuleType | None:
+    """The built `cashback_native` extension, or None."""
+    try:
+        return importlib.import_module("cashback_native")
+    except ImportError:
+        return None
+
+
+class NativeEngine:
+    """`Engine.handle` with the common case done natively; same answers, byte for byte."""
+
+    __slots__ = ("_catalog", "_native", "_native_class", "_python", "declined", "max_event_bytes")
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        module: ModuleType | None = None,
+    ) -> None:
+        found = module or native_module()
+        if found is None:
+            raise NativeUnavailableError(
+                "the native engine is not built: run `make install` (needs Rust's cargo),"
+                " or choose the python engine"
+            )
+        self._native_class = found.Engine
+        self.max_event_bytes = max_event_bytes
+        self.declined = 0  # events the native engine left to Python (bad input, rare forms)
+        self.catalog = catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        native = self._native_class(export_catalog(catalog, self.max_event_bytes), Output, Tally)
+        self._python = Engine(catalog, self.max_event_bytes)
+        self._native = native
+        self._catalog = catalog
+
+    def handle(self, raw: bytes | None) -> Handled:
+        found = self._native.handle(raw) if raw else None
+        if found is None:
+            self.declined += 1
+            return self._python.handle(raw)
+        outcome, outputs, tallies, event_id, currency, purchase_minor, event_us = found
+        return Handled(
+            _OUTCOMES[outcome],
+            outputs=outputs,
+            tallies=tallies,
+            event_id=event_id,
+            currency=currency,
+            purchase_minor=purchase_minor,
+            event_time_us=event_us,
+        )
+
+
+def make_engine(
+    catalog: Catalog, max_event_bytes: int = MAX_EVENT_BYTES, mode: EngineMode = "auto"
+) -> Pricer:
+    """The engine for `mode`: "auto" is native when built, else the Python reference."""
+    if mode == "python" or (mode == "auto" and native_module() is None):
+        return Engine(catalog, max_event_bytes)
+    return NativeEngine(catalog, max_event_bytes)
