@@ -6,7 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 
+from engines import NATIVE, NATIVE_REQUIRED
 from kafka_support import TopicFactory, session_broker
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if NATIVE_REQUIRED and NATIVE is None:
+        raise pytest.UsageError(
+            "CASHBACK_REQUIRE_NATIVE=1 but the native engine is not built (make install builds"
+            " it with cargo; NATIVE=0 make test runs without it)"
+        )
+
+
+def pytest_report_header() -> str:
+    return f"pricing engines under test: python{' + native' if NATIVE else ' only'}"
+
 
 # ----------------------------------------------------------------------------- Kafka
 

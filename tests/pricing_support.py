@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine, Handled
+from cashback.domain.engine import Handled
 from cashback.domain.rules import RuleSet, parse_ruleset
+from engines import CheckedEngine
 
 SATURDAY = "2026-12-05T14:00:00+03:00"  # a Saturday afternoon in Moscow
 MONDAY = "2026-12-07T10:00:00+03:00"
@@ -91,7 +92,7 @@ def refund(
 def handle(rulesets: RuleSet | list[RuleSet], event: dict[str, Any] | bytes) -> Handled:
     found = [rulesets] if isinstance(rulesets, RuleSet) else rulesets
     raw = event if isinstance(event, bytes) else orjson.dumps(event)
-    return Engine(Catalog.of(found)).handle(raw)
+    return CheckedEngine(Catalog.of(found)).handle(raw)
 
 
 def amounts(handled: Handled) -> dict[str, int]:

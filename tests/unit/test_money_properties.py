@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine, Handled
+from cashback.domain.engine import Handled
 from cashback.domain.rules import RuleSet
+from engines import CheckedEngine
 from pricing_support import line, purchase, refund, ruleset
 
 CATEGORIES = ["groceries", "electronics", "fuel", "toys"]
@@ -93,7 +94,7 @@ def build(fields: dict[str, Any]) -> RuleSet:
 
 
 def run(rs: RuleSet, event: dict[str, Any]) -> Handled:
-    return Engine(Catalog.of([rs])).handle(orjson.dumps(event))
+    return CheckedEngine(Catalog.of([rs])).handle(orjson.dumps(event))
 
 
 def total(handled: Handled) -> int:
@@ -202,6 +203,8 @@ def test_down_never_exceeds_the_exact_result(percent: str, amounts: list[int]) -
 def test_outputs_are_deterministic(fields: dict[str, Any], order: dict[str, Any]) -> None:
     rs = build(fields)
     raw = orjson.dumps(order)
-    first = [(o.key, o.value) for o in Engine(Catalog.of([rs])).handle(raw).outputs]
-    again = [(o.key, o.value) for o in Engine(Catalog.of([build(fields)])).handle(raw).outputs]
+    first = [(o.key, o.value) for o in CheckedEngine(Catalog.of([rs])).handle(raw).outputs]
+    again = [
+        (o.key, o.value) for o in CheckedEngine(Catalog.of([build(fields)])).handle(raw).outputs
+    ]
     assert first == again

@@ -12,6 +12,7 @@ from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Engine, Handled
 from cashback.domain.rules import parse_ruleset
 from cashback.runtime.batch import Routes, find_header, price_batch
+from engines import CheckedEngine
 from events_factory import START, TRACEPARENT, bad_events, purchase, refund, ruleset_document
 
 ROUTES = Routes(accruals="out.accruals", notifications="out.notes", dlq="out.dlq")
@@ -52,15 +53,15 @@ class FakeRecord:
 
 
 @pytest.fixture
-def engine() -> Engine:
-    return Engine(Catalog.of([parse_ruleset(ruleset_document())]), max_event_bytes=2048)
+def engine() -> CheckedEngine:
+    return CheckedEngine(Catalog.of([parse_ruleset(ruleset_document())]), max_event_bytes=2048)
 
 
 def groceries(number: int, amount: int = 100_000) -> dict[str, object]:
     return purchase(number, customer="C-1", occurred_at=START, lines=[("groceries", amount)])
 
 
-def test_outputs_go_to_their_topics_with_headers(engine: Engine) -> None:
+def test_outputs_go_to_their_topics_with_headers(engine: CheckedEngine) -> None:
     record = FakeRecord(orjson.dumps(groceries(1)), headers_=[("TraceParent", TRACEPARENT)])
     priced = price_batch(engine, [record], ROUTES)
     assert [r.topic for r in priced.requests] == ["out.accruals", "out.notes"]
@@ -76,7 +77,7 @@ def test_outputs_go_to_their_topics_with_headers(engine: Engine) -> None:
     assert dict(priced.requests[1].headers)["schema"] == b"notification/v1"
 
 
-def test_bad_inputs_become_untouched_dead_letters(engine: Engine) -> None:
+def test_bad_inputs_become_untouched_dead_letters(engine: CheckedEngine) -> None:
     for bad in bad_events(max_event_bytes=2048):
         record = FakeRecord(bad.value, key_=bad.key, headers_=list(bad.headers))
         [letter] = price_batch(engine, [record], ROUTES).requests
@@ -88,7 +89,7 @@ def test_bad_inputs_become_untouched_dead_letters(engine: Engine) -> None:
         assert headers["source.offset"] == b"40"
 
 
-def test_counts_are_summed_per_label_set(engine: Engine) -> None:
+def test_counts_are_summed_per_label_set(engine: CheckedEngine) -> None:
     first = groceries(1, 100_000)
     records = [
         FakeRecord(orjson.dumps(first)),
@@ -114,7 +115,7 @@ def test_counts_are_summed_per_label_set(engine: Engine) -> None:
     assert stats.latest_event_us == int(datetime(2026, 12, 1, 7, tzinfo=UTC).timestamp()) * 10**6
 
 
-def test_requests_keep_the_input_order(engine: Engine) -> None:
+def test_requests_keep_the_input_order(engine: CheckedEngine) -> None:
     records = [
         FakeRecord(
             orjson.dumps(
@@ -134,7 +135,7 @@ def test_find_header_ignores_case_and_missing_headers() -> None:
     assert find_header([("a", b"1"), ("TRACEPARENT", b"t")], "traceparent") == b"t"
 
 
-def test_a_record_the_engine_fails_on_is_dead_lettered_not_fatal(engine: Engine) -> None:
+def test_a_record_the_engine_fails_on_is_dead_lettered_not_fatal(engine: CheckedEngine) -> None:
     class Broken(Engine):
         def handle(self, raw: bytes | None) -> Handled:
             raise ZeroDivisionError("a bug")

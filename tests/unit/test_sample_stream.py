@@ -13,9 +13,10 @@ import pytest
 from cashback.devtools.sample_stream import PURCHASE, REFUND, SampleRecord, generate, main
 from cashback.domain.catalog import Catalog
 from cashback.domain.conditions import Expression
-from cashback.domain.engine import Engine, Outcome
+from cashback.domain.engine import Outcome
 from cashback.domain.events import ERROR_CODES, MAX_EVENT_BYTES
 from cashback.rulefiles import load_catalog
+from engines import CheckedEngine
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "rules"
 
@@ -64,7 +65,7 @@ def test_every_record_is_keyed_by_its_customer(stream: list[SampleRecord]) -> No
 def test_bad_events_are_dead_lettered_with_their_code_and_only_they(
     stream: list[SampleRecord], catalog: Catalog
 ) -> None:
-    engine = Engine(catalog)
+    engine = CheckedEngine(catalog)
     for record in stream:
         handled = engine.handle(record.value)
         if record.kind in (PURCHASE, REFUND):
@@ -147,7 +148,7 @@ def test_the_sample_rule_sets(catalog: Catalog) -> None:
 def test_the_stream_earns_under_every_sample_version(
     stream: list[SampleRecord], catalog: Catalog
 ) -> None:
-    engine = Engine(catalog)
+    engine = CheckedEngine(catalog)
     payout: Counter[tuple[str, int, str]] = Counter()
     paying_rules: set[str] = set()
     for record in stream:

@@ -33,12 +33,13 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 
 from cashback.domain import records
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine, Output
+from cashback.domain.engine import Output
 from cashback.domain.events import SCHEMA_VIOLATION, Rejection, decode_event
 from cashback.domain.money import MAX_MINOR
 from cashback.domain.records import Accrual, Notification, NotificationParams, RuleAmount
 from cashback.domain.rules import parse_ruleset
 from cashback.domain.ruleset_doc import RuleSetError, load_document
+from engines import CheckedEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
@@ -396,8 +397,8 @@ def _demo_rulesets() -> list[Path]:
 
 
 @cache
-def _engine() -> Engine:
-    return Engine(Catalog.of(parse_ruleset(p.read_bytes()) for p in _demo_rulesets()))
+def _engine() -> CheckedEngine:
+    return CheckedEngine(Catalog.of(parse_ruleset(p.read_bytes()) for p in _demo_rulesets()))
 
 
 def _input_examples() -> list[Path]:
@@ -498,7 +499,7 @@ _HUGE_PURCHASE = {
     ],
 )
 def test_unusual_but_valid_outputs(rules: str, event: dict[str, Any]) -> None:
-    engine = Engine(Catalog.of([parse_ruleset(rules)]))
+    engine = CheckedEngine(Catalog.of([parse_ruleset(rules)]))
     outputs = engine.handle(json.dumps(event).encode()).outputs
     assert outputs
     for output in outputs:
@@ -506,7 +507,7 @@ def test_unusual_but_valid_outputs(rules: str, event: dict[str, Any]) -> None:
 
 
 def test_lines_adding_up_past_2_53_are_a_dead_letter() -> None:
-    engine = Engine(Catalog.of([parse_ruleset(_EVERYTHING_BACK)]))
+    engine = CheckedEngine(Catalog.of([parse_ruleset(_EVERYTHING_BACK)]))
     handled = engine.handle(json.dumps(_HUGE_PURCHASE).encode())
     assert handled.outputs == []
     assert handled.rejection is not None
