@@ -1,7 +1,8 @@
-"""Core pricing speed: decode -> price -> encode through `Engine.handle`, no Kafka.
+"""Core pricing speed: decode -> price -> encode through `handle`, no Kafka.
 
-Two catalogs price the same deterministic sample stream, one after the other within each
-repeat (so machine noise hits both alike):
+Each catalog prices the same deterministic sample stream with both engines (the native
+accelerator, when built, and the Python reference), all runs interleaved within each repeat
+so machine noise hits them alike:
 
 - `realistic`: the sample rule sets in deploy/examples/rules (several rule sets and
   versions, 20+ rules, one CEL expression);
@@ -36,8 +37,15 @@ import orjson
 
 from cashback.devtools.sample_stream import generate
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine
+from cashback.domain.engine import Handled
 from cashback.domain.events import decode_event
+from cashback.domain.native_engine import (
+    EngineMode,
+    NativeEngine,
+    Pricer,
+    make_engine,
+    native_module,
+)
 from cashback.domain.rules import compile_ruleset, parse_ruleset
 from cashback.rulefiles import load_catalog
 
@@ -106,6 +114,12 @@ def decoders() -> dict[str, Callable[[bytes], object]]:
     }
 
 
+def _same(a: Handled, b: Handled) -> bool:
+    return (a.outcome, a.outputs, a.tallies, a.event_id, a.event_time_us) == (
+        b.outcome, b.outputs, b.tallies, b.event_id, b.event_time_us
+    )  # fmt: skip
+
+
 def run_once(handle: Callable[[bytes | None], object], values: list[bytes | None]) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -128,36 +142,64 @@ def main() -> None:
         "realistic-no-cel": without_cel(realistic),
         "1000-rules": thousand_rules(),
     }
-    engines = {name: Engine(catalog) for name, catalog in catalogs.items()}
-    outputs = {name: sum(len(e.handle(v).outputs) for v in values) for name, e in engines.items()}
+    modes: tuple[EngineMode, ...] = ("native", "python") if native_module() else ("python",)
+    engines: dict[str, Pricer] = {}
+    catalog_of: dict[str, str] = {}
+    for name, catalog in catalogs.items():
+        for mode in modes:
+            engines[f"{name} ({mode})"] = make_engine(catalog, mode=mode)
+            catalog_of[f"{name} ({mode})"] = name
+    answers = {name: [e.handle(v) for v in values] for name, e in engines.items()}
+    outputs = {name: sum(len(h.outputs) for h in found) for name, found in answers.items()}
+    for name in engines:  # the engines must agree before their speed counts
+        reference = answers[f"{catalog_of[name]} (python)"]
+        if not all(_same(a, b) for a, b in zip(answers[name], reference, strict=True)):
+            raise SystemExit(f"{name}: different outputs from the Python engine")
+    declined = {
+        name: e.declined if isinstance(e, NativeEngine) else None  # over the one pass above
+        for name, e in engines.items()
+    }
     timings: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(args.repeats):
         for name, engine in engines.items():
             timings[name].append(run_once(engine.handle, values))
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, seconds in timings.items():
         rates = sorted(len(values) / s for s in seconds)
+        catalog = catalogs[catalog_of[name]]
         rows.append({
             "name": name,
-            "rules": sum(len(rs.rules) for rs in catalogs[name].all()),
-            "rule_set_versions": len(catalogs[name]),
+            "rules": sum(len(rs.rules) for rs in catalog.all()),
+            "rule_set_versions": len(catalog),
             "events_per_s": round(statistics.median(rates)),
             "min_events_per_s": round(rates[0]),
             "max_events_per_s": round(rates[-1]),
             "us_per_event": round(1e6 / statistics.median(rates), 2),
             "outputs_per_event": round(outputs[name] / len(values), 2),
+            "left_to_python": declined[name],
         })  # fmt: skip
     base = rows[0]["events_per_s"]
     print(f"{len(values)} sample events, {args.repeats} interleaved repeats, one core")
-    print(f"{'catalog':18} {'rules':>6} {'events/s (min-max)':>26} {'us/event':>9} "
-          f"{'outputs/ev':>10} {'vs realistic':>12}")  # fmt: skip
+    print(f"{'catalog (engine)':27} {'rules':>6} {'events/s (min-max)':>26} {'us/event':>9} "
+          f"{'outputs/ev':>10} {'vs first':>9} {'to python':>9}")  # fmt: skip
     for row in rows:
         spread = (
             f"{row['events_per_s']:,} ({row['min_events_per_s']:,}-{row['max_events_per_s']:,})"
         )
-        print(f"{row['name']:18} {row['rules']:>6} {spread:>26} {row['us_per_event']:>9} "
-              f"{row['outputs_per_event']:>10} {row['events_per_s'] / base:>11.2f}x")  # fmt: skip
+        left = "" if row["left_to_python"] is None else row["left_to_python"]
+        ratio = row["events_per_s"] / base
+        print(f"{row['name']:27} {row['rules']:>6} {spread:>26} {row['us_per_event']:>9} "
+              f"{row['outputs_per_event']:>10} {ratio:>8.2f}x {left:>9}")  # fmt: skip
+    by_name = {row["name"]: row for row in rows}
+    if "realistic (native)" in by_name:
+        print("\nnative / python, same catalog, same run:")
+        for name in catalogs:
+            ratio = (
+                by_name[f"{name} (native)"]["events_per_s"]
+                / by_name[f"{name} (python)"]["events_per_s"]
+            )
+            print(f"  {name:18} {ratio:5.2f}x")
     plain = [v for v in values if v is not None]
     found = decoders()
     decode_times: dict[str, list[float]] = {name: [] for name in found}
