@@ -10,11 +10,16 @@ CONTENT_TYPE: Final = b"application/json"
 MAX_ERROR_MESSAGE: Final = 512
 
 Headers = list[tuple[str, bytes]]
+_CONTENT_TYPE: Final = ("content-type", CONTENT_TYPE)
+_SCHEMAS: dict[str, tuple[str, bytes]] = {}  # a handful of schema names, each encoded once
 
 
 def output_headers(schema: str, event_id: str | None, traceparent: bytes | None) -> Headers:
     """`content-type`, `schema`, the input's `event_id` and its W3C `traceparent` if present."""
-    headers: Headers = [("content-type", CONTENT_TYPE), ("schema", schema.encode())]
+    found = _SCHEMAS.get(schema)
+    if found is None:
+        found = _SCHEMAS[schema] = ("schema", schema.encode())
+    headers: Headers = [_CONTENT_TYPE, found]
     if event_id is not None:
         headers.append(("event_id", event_id.encode()))
     if traceparent is not None:

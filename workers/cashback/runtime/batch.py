@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cashback.domain.engine import (
     ACCRUALS,
@@ -19,6 +19,7 @@ from cashback.domain.engine import (
     OUTCOME_NAMES,
     Handled,
     Outcome,
+    Tally,
 )
 from cashback.domain.events import Rejection
 from cashback.domain.headers import Headers, dead_letter_headers, output_headers
@@ -59,8 +60,7 @@ class Routes:
         raise ValueError(f"unknown output destination {destination!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class ProduceRequest:
+class ProduceRequest(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes | None
@@ -90,19 +90,85 @@ class PricedBatch:
 
 
 def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> PricedBatch:
-    """Price every record in order; the requests keep the input order within the batch."""
+    """Price every record in order; the requests keep the input order within the batch.
+
+    This runs once per input record, so it is one loop with the counting done in local
+    tallies and folded into `stats` once per batch (see docs/runtime.md, "Hot path").
+    """
     requests: list[ProduceRequest] = []
+    request = requests.append
     stats = BatchStats()
+    outcomes = [0] * len(OUTCOME_NAMES)
+    consumed: dict[str, int] = {}
+    tallies: list[Tally] = []
+    purchases: dict[str, int] = {}
+    latest = -1
+    topics = {ACCRUALS: routes.accruals, NOTIFICATIONS: routes.notifications}
     for record in records:
         handled = handle_safely(engine, record.value())
-        if handled.rejection is not None:
-            requests.append(dead_letter(record, handled, routes))
-        else:
-            requests.extend(route_outputs(record, handled, routes))
-        count(stats, record, handled)
-    for request in requests:
-        stats.written[request.topic] += 1
+        outcomes[handled.outcome] += 1
+        source = record.topic() or ""
+        consumed[source] = consumed.get(source, 0) + 1
+        rejection = handled.rejection
+        if rejection is not None:
+            request(dead_letter(record, handled, routes))
+            stats.dead_letters[rejection.code] += 1
+            continue
+        outputs = handled.outputs
+        if outputs:
+            event_id = handled.event_id
+            traceparent = find_header(record.headers(), TRACEPARENT)
+            for output in outputs:
+                headers = output_headers(output.schema, event_id, traceparent)
+                request(
+                    ProduceRequest(topics[output.destination], output.key, output.value, headers)
+                )
+            tallies += handled.tallies
+        if handled.purchase_minor and handled.currency is not None:
+            purchases[handled.currency] = (
+                purchases.get(handled.currency, 0) + handled.purchase_minor
+            )
+        moment = handled.event_time_us
+        if moment is not None and moment > latest:
+            latest = moment
+    _fold(
+        stats,
+        outcomes=outcomes,
+        consumed=consumed,
+        tallies=tallies,
+        purchases=purchases,
+        latest=latest,
+    )
+    for found in requests:
+        stats.written[found.topic] += 1
     return PricedBatch(requests, stats)
+
+
+def _fold(
+    stats: BatchStats,
+    *,
+    outcomes: list[int],
+    consumed: dict[str, int],
+    tallies: list[Tally],
+    purchases: dict[str, int],
+    latest: int,
+) -> None:
+    """The batch's local tallies into `stats`, once per batch."""
+    stats.events = sum(outcomes)
+    stats.consumed.update(consumed)
+    stats.outcomes.update({OUTCOME_NAMES[i]: n for i, n in enumerate(outcomes) if n})
+    for currency, ruleset, version, kind, amount in tallies:
+        key = (currency, ruleset, version, kind)
+        stats.accruals[key] += 1
+        # Counters only go up: credits and debits are summed apart (a reversal is normally
+        # negative, but the refund arithmetic may make one positive).
+        if amount >= 0:
+            stats.payout_minor[key] += amount
+        else:
+            stats.reversed_minor[key] -= amount
+    stats.purchase_minor.update(purchases)
+    if latest >= 0:
+        stats.latest_event_us = latest
 
 
 def handle_safely(engine: Pricer, value: bytes | None) -> Handled:
@@ -113,19 +179,6 @@ def handle_safely(engine: Pricer, value: bytes | None) -> Handled:
     except Exception as exc:
         message = f"pricing failed with {type(exc).__name__}; the record is kept for replay"
         return Handled(Outcome.DEAD_LETTER, rejection=Rejection(INTERNAL_ERROR, message))
-
-
-def route_outputs(record: Record, handled: Handled, routes: Routes) -> list[ProduceRequest]:
-    traceparent = find_header(record.headers(), TRACEPARENT)
-    return [
-        ProduceRequest(
-            routes.topic_for(output.destination),
-            output.key,
-            output.value,
-            output_headers(output.schema, handled.event_id, traceparent),
-        )
-        for output in handled.outputs
-    ]
 
 
 def dead_letter(record: Record, handled: Handled, routes: Routes) -> ProduceRequest:
@@ -140,29 +193,6 @@ def dead_letter(record: Record, handled: Handled, routes: Routes) -> ProduceRequ
     return ProduceRequest(
         routes.dlq, record.key(), record.value(), [*(record.headers() or []), *why]
     )
-
-
-def count(stats: BatchStats, record: Record, handled: Handled) -> None:
-    stats.events += 1
-    stats.consumed[record.topic() or ""] += 1
-    stats.outcomes[OUTCOME_NAMES[handled.outcome]] += 1
-    if handled.rejection is not None:
-        stats.dead_letters[handled.rejection.code] += 1
-        return
-    for currency, ruleset, version, kind, amount in handled.tallies:
-        key = (currency, ruleset, version, kind)
-        stats.accruals[key] += 1
-        # Counters only go up: credits and debits are summed apart (a reversal is normally
-        # negative, but the refund arithmetic may make one positive).
-        if amount >= 0:
-            stats.payout_minor[key] += amount
-        else:
-            stats.reversed_minor[key] -= amount
-    if handled.currency is not None and handled.purchase_minor:
-        stats.purchase_minor[handled.currency] += handled.purchase_minor
-    moment = handled.event_time_us
-    if moment is not None and (stats.latest_event_us is None or moment > stats.latest_event_us):
-        stats.latest_event_us = moment
 
 
 def find_header(headers: list[tuple[str, bytes]] | None, name: str) -> bytes | None:
