@@ -80,7 +80,9 @@ pub struct Refund<'a> {
     pub customer: Customer<'a>,
     pub currency: Str<'a>,
     pub original: Original<'a>,
+    #[allow(dead_code)]
     pub refunded: Vec<RefundLine>,
+    #[allow(dead_code)]
     pub previously: Vec<RefundLine>,
 }
 

@@ -1,0 +1,135 @@
+//! cashback_native: the decode -> price -> encode path of cashback.domain.engine in Rust.
+//!
+//! `Engine(spec, output_cls, tally_cls).handle(raw)` returns the same outputs as the Python
+//! engine, byte for byte, or None for anything it is not sure about (the Python engine then
+//! handles the event: dead letters, unusual timestamps, overflow, ...).
+
+mod engine;
+mod event;
+mod facts;
+mod fxhash;
+mod json;
+mod pricing;
+mod records;
+mod spec;
+mod time;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use crate::spec::Catalog;
+
+/// Python strings made once per engine.
+struct Names {
+    accruals: Py<PyString>,
+    notifications: Py<PyString>,
+    accrual_schema: Py<PyString>,
+    notification_schema: Py<PyString>,
+    accrual: Py<PyString>,
+    reversal: Py<PyString>,
+    /// Per rule set: its name and version as Python objects.
+    rulesets: Vec<(Py<PyString>, Py<PyAny>)>,
+}
+
+#[pyclass(module = "cashback_native", frozen)]
+struct Engine {
+    catalog: Catalog,
+    cel: cel::Context<'static>,
+    output_cls: Py<PyAny>,
+    tally_cls: Py<PyAny>,
+    names: Names,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new(py: Python<'_>, spec: &[u8], output_cls: Py<PyAny>, tally_cls: Py<PyAny>) -> PyResult<Self> {
+        let catalog = Catalog::parse(spec).map_err(PyValueError::new_err)?;
+        let intern = |s: &str| PyString::intern(py, s).unbind();
+        let mut rulesets = Vec::with_capacity(catalog.rulesets.len());
+        for rs in &catalog.rulesets {
+            rulesets.push((intern(&rs.name), rs.version.into_pyobject(py)?.into_any().unbind()));
+        }
+        let names = Names {
+            accruals: intern("accruals"),
+            notifications: intern("notifications"),
+            accrual_schema: intern("accrual/v1"),
+            notification_schema: intern("notification/v1"),
+            accrual: intern("accrual"),
+            reversal: intern("reversal"),
+            rulesets,
+        };
+        Ok(Engine { catalog, cel: cel::Context::default(), output_cls, tally_cls, names })
+    }
+
+    /// The 7-tuple `(outcome, outputs, tallies, event_id, currency, purchase_minor,
+    /// event_time_us)`, or None: not handled here, use the Python engine.
+    fn handle<'py>(&self, py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Ok(bytes) = raw.cast::<PyBytes>() else {
+            return Ok(None);
+        };
+        let data = bytes.as_bytes();
+        if data.is_empty() || data.len() as u64 > self.catalog.max_event_bytes {
+            return Ok(None);
+        }
+        let Ok(text) = std::str::from_utf8(data) else {
+            return Ok(None);
+        };
+        let result = engine::handle(&self.catalog, &self.cel, text, |h| self.build(py, h));
+        match result {
+            Ok(built) => built.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+impl Engine {
+    fn build<'py>(&self, py: Python<'py>, h: engine::Handled<'_>) -> PyResult<Bound<'py, PyTuple>> {
+        let n = &self.names;
+        let key = PyBytes::new(py, h.customer_id.as_bytes());
+        let outputs = PyList::empty(py);
+        for o in &h.outputs {
+            let (dest, schema) = if o.notification {
+                (&n.notifications, &n.notification_schema)
+            } else {
+                (&n.accruals, &n.accrual_schema)
+            };
+            let value = PyBytes::new(py, &o.value);
+            let item = self.output_cls.bind(py).call1((dest.bind(py), &key, value, schema.bind(py)))?;
+            outputs.append(item)?;
+        }
+        let currency = PyString::new(py, h.currency);
+        let tallies = PyList::empty(py);
+        for t in &h.tallies {
+            let (name, version) = &n.rulesets[t.ruleset];
+            let kind = if t.reversal { &n.reversal } else { &n.accrual };
+            let item = self.tally_cls.bind(py).call1((
+                &currency,
+                name.bind(py),
+                version.bind(py),
+                kind.bind(py),
+                t.amount,
+            ))?;
+            tallies.append(item)?;
+        }
+        PyTuple::new(
+            py,
+            [
+                h.outcome.into_pyobject(py)?.into_any(),
+                outputs.into_any(),
+                tallies.into_any(),
+                PyString::new(py, h.event_id).into_any(),
+                currency.into_any(),
+                h.purchase_minor.into_pyobject(py)?.into_any(),
+                h.event_time_us.into_pyobject(py)?.into_any(),
+            ],
+        )
+    }
+}
+
+#[pymodule]
+fn cashback_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    Ok(())
+}
