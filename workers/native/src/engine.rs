@@ -80,7 +80,7 @@ fn purchase<'e>(catalog: &Catalog, env: &Env<'_>, p: &'e Purchase<'_>) -> R<Hand
     let mut out = (Vec::new(), Vec::new());
     let in_force = catalog.at(t_us);
     if !in_force.is_empty() {
-        let mut facts = Facts::purchase(p, catalog.fieldsets.len());
+        let mut facts = Facts::purchase(p);
         let amounts: Vec<u64> = p.lines.iter().map(|l| l.amount).collect();
         for &i in in_force {
             let rs = &catalog.rulesets[i];
@@ -174,9 +174,8 @@ fn refund<'e>(
     let original = &r.original;
     let in_force = catalog.at(original.occurred_at.epoch_us());
     if !in_force.is_empty() {
-        let n = catalog.fieldsets.len();
-        let mut before_facts = Facts::refund(r, &amounts.before_lines, amounts.before_total, n);
-        let mut after_facts = Facts::refund(r, &amounts.after_lines, amounts.after_total, n);
+        let mut before_facts = Facts::refund(r, &amounts.before_lines, amounts.before_total);
+        let mut after_facts = Facts::refund(r, &amounts.after_lines, amounts.after_total);
         for &i in in_force {
             let rs = &catalog.rulesets[i];
             if !rs.currencies.iter().any(|c| *c == *r.currency) {

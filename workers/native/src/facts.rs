@@ -31,7 +31,8 @@ pub struct Facts<'e, 'a, 'c> {
     pub segments: &'e [Str<'a>],
     view: View<'e, 'a>,
     local: Vec<(usize, u8, u32)>,
-    contexts: Vec<Option<Context<'c>>>,
+    /// (field set, CEL scope holding `purchase` narrowed to it), built on first use.
+    contexts: Vec<(usize, Context<'c>)>,
 }
 
 fn opt<'e>(s: &'e Option<Str<'_>>) -> Option<&'e str> {
@@ -47,7 +48,7 @@ fn merchant_fields<'e>(m: &'e Option<Merchant<'_>>) -> (Option<&'e str>, Option<
 
 impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
     /// engine.py `purchase_facts`.
-    pub fn purchase(p: &'e Purchase<'a>, nfieldsets: usize) -> Self {
+    pub fn purchase(p: &'e Purchase<'a>) -> Self {
         let (merchant, mcc, region) = merchant_fields(&p.merchant);
         Facts {
             t_us: p.occurred_at.epoch_us(),
@@ -60,12 +61,12 @@ impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
             segments: &p.customer.segments,
             view: View::Purchase(p),
             local: Vec::new(),
-            contexts: (0..nfieldsets).map(|_| None).collect(),
+            contexts: Vec::new(),
         }
     }
 
     /// engine.py `refund_facts`: the original's time, merchant and customer-as-then.
-    pub fn refund(r: &'e Refund<'a>, lines: &'e [u64], total: u64, nfieldsets: usize) -> Self {
+    pub fn refund(r: &'e Refund<'a>, lines: &'e [u64], total: u64) -> Self {
         let o = &r.original;
         let (merchant, mcc, region) = merchant_fields(&o.merchant);
         let (tier, segments): (Option<&'e str>, &'e [Str<'a>]) = match &o.customer {
@@ -83,7 +84,7 @@ impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
             segments,
             view: View::Refund { event: r, lines, total },
             local: Vec::new(),
-            contexts: (0..nfieldsets).map(|_| None).collect(),
+            contexts: Vec::new(),
         }
     }
 
@@ -111,14 +112,18 @@ impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
         program: &cel::Program,
         fieldset: usize,
     ) -> R<bool> {
-        if self.contexts[fieldset].is_none() {
-            let fields = catalog.fieldsets[fieldset].as_deref();
-            let value = build_view(self.view, fields);
-            let mut ctx = base.new_inner_scope();
-            ctx.add_variable_from_value("purchase", value);
-            self.contexts[fieldset] = Some(ctx);
-        }
-        let ctx = self.contexts[fieldset].as_ref().ok_or(Decline)?;
+        let at = match self.contexts.iter().position(|e| e.0 == fieldset) {
+            Some(at) => at,
+            None => {
+                let fields = catalog.fieldsets[fieldset].as_deref();
+                let value = build_view(self.view, fields);
+                let mut ctx = base.new_inner_scope();
+                ctx.add_variable_from_value("purchase", value);
+                self.contexts.push((fieldset, ctx));
+                self.contexts.len() - 1
+            }
+        };
+        let ctx = &self.contexts[at].1;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx)))
             .map_err(|_| Decline)?;
         Ok(matches!(result, Ok(Value::Bool(true))))

@@ -50,3 +50,58 @@ impl Hasher for FxHasher {
 }
 
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// A map for the few keys of one pricing call: a vector searched in order while small,
+/// indexed by a hash map once it grows (so a 1000-line order stays linear).
+pub struct SmallMap<K, V> {
+    entries: Vec<(K, V)>,
+    index: Option<FxMap<K, usize>>,
+}
+
+const SMALL: usize = 16;
+
+impl<K: Copy + Eq + std::hash::Hash, V> SmallMap<K, V> {
+    pub fn new() -> Self {
+        SmallMap { entries: Vec::new(), index: None }
+    }
+
+    #[inline]
+    fn position(&self, key: &K) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|e| e.0 == *key),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.position(key).map(|i| &self.entries[i].1)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self.position(key) {
+            Some(i) => Some(&mut self.entries[i].1),
+            None => None,
+        }
+    }
+
+    /// Adds a key that is not in the map yet.
+    pub fn insert_new(&mut self, key: K, value: V) {
+        self.entries.push((key, value));
+        let at = self.entries.len() - 1;
+        match &mut self.index {
+            Some(index) => {
+                index.insert(key, at);
+            }
+            None if self.entries.len() > SMALL => {
+                self.index = Some(self.entries.iter().enumerate().map(|(i, e)| (e.0, i)).collect());
+            }
+            None => {}
+        }
+    }
+
+    pub fn into_entries(self) -> Vec<(K, V)> {
+        self.entries
+    }
+}

@@ -6,7 +6,7 @@ use cel::Context;
 
 use crate::event::Line;
 use crate::facts::Facts;
-use crate::fxhash::FxMap;
+use crate::fxhash::SmallMap;
 use crate::json::R;
 use crate::spec::{Catalog, Combine, Condition, Field, Payout, Percent, Rounding, Rule, RuleSet};
 
@@ -200,12 +200,12 @@ pub fn price<'c>(
     let first = rs.combine == Combine::First;
     let stack = rs.combine == Combine::Stack;
     let per_sku = rs.sku_sensitive;
-    let mut memo: FxMap<usize, bool> = FxMap::default();
+    let mut memo: SmallMap<usize, bool> = SmallMap::new();
     // key -> index into `holdings`
-    let mut holding_by_key: FxMap<(&str, &str), usize> = FxMap::default();
+    let mut holding_by_key: SmallMap<(&str, &str), usize> = SmallMap::new();
     let mut holdings: Vec<Vec<usize>> = Vec::new();
     let mut line_holding: Vec<usize> = Vec::new();
-    let mut bases: FxMap<usize, u64> = FxMap::default();
+    let mut bases: SmallMap<usize, u64> = SmallMap::new();
     for (index, line) in lines.iter().enumerate() {
         let category: &str = &line.category;
         let sku: &str = &line.sku;
@@ -232,7 +232,7 @@ pub fn price<'c>(
                         Some(&b) => b,
                         None => {
                             let b = order_holds(rule, rs, env, facts, total)?;
-                            memo.insert(rank, b);
+                            memo.insert_new(rank, b);
                             b
                         }
                     };
@@ -248,20 +248,23 @@ pub fn price<'c>(
                     }
                 }
                 holdings.push(found);
-                holding_by_key.insert(key, holdings.len() - 1);
+                holding_by_key.insert_new(key, holdings.len() - 1);
                 holdings.len() - 1
             }
         };
         let amount = amounts[index];
         for &rank in &holdings[h] {
-            *bases.entry(rank).or_insert(0) += amount;
+            match bases.get_mut(&rank) {
+                Some(b) => *b += amount,
+                None => bases.insert_new(rank, amount),
+            }
         }
         if stack {
             line_holding.push(h);
         }
     }
 
-    let mut ranked: Vec<(usize, u64)> = bases.into_iter().collect();
+    let mut ranked: Vec<(usize, u64)> = bases.into_entries();
     ranked.sort_unstable_by_key(|e| e.0);
     let mut results: Vec<RuleResult> = Vec::with_capacity(ranked.len());
     for (rank, base) in ranked {
