@@ -356,3 +356,45 @@ pub fn chars(s: &str) -> usize {
         s.chars().count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip_all(s: &str) -> R<()> {
+        let mut r = Reader::new(s);
+        r.skip()?;
+        r.end()
+    }
+
+    #[test]
+    fn strict_syntax() {
+        for ok in ["1", "-0.5e+3", "\"\\ud83d\\ude00\\u00e9\\/\"", "[1,{\"a\":null}]", " {} ", "1e999"] {
+            assert!(skip_all(ok).is_ok(), "{ok}");
+        }
+        for bad in ["01", "1.", ".5", "+1", "[1,]", "{\"a\":1,}", "\"\\ud800\"", "\"\\udc00x\"", "\"\u{1}\"",
+                    "nul", "[1] x", "NaN", "\"\\x\""] {
+            assert!(skip_all(bad).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(40) + &"]".repeat(40);
+        assert!(skip_all(&deep).is_err());
+    }
+
+    #[test]
+    fn unsigned_ints_only() {
+        for (s, v) in [("0", Some(0)), ("9007199254740991", Some((1 << 53) - 1)), ("9007199254740992", None),
+                       ("-0", None), ("1.0", None), ("1e2", None), ("00", None), ("true", None),
+                       ("123456789012345678901234", None)] {
+            let mut r = Reader::new(s);
+            assert_eq!(r.uint((1 << 53) - 1).ok(), v, "{s}");
+        }
+    }
+
+    #[test]
+    fn strings_unescape() {
+        let mut r = Reader::new("\"a\\n\\u00e9\\ud83d\\ude00\\\"\"");
+        assert_eq!(r.string().unwrap(), "a\né😀\"");
+        let mut r = Reader::new("\"plain\"");
+        assert!(matches!(r.string().unwrap(), Cow::Borrowed("plain")));
+    }
+}

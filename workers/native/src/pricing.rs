@@ -327,3 +327,28 @@ pub fn price<'c>(
     }
     Ok(Price { paying, amount, base })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divide_as_money_py() {
+        let mut found = Vec::new();
+        for r in [Rounding::Down, Rounding::HalfUp, Rounding::HalfEven] {
+            for n in [2u128, 6, 10, 9, 11] {
+                found.push(divide(n, 4, r));
+            }
+        }
+        assert_eq!(found, [0, 1, 2, 2, 2, 1, 2, 3, 2, 3, 0, 2, 2, 2, 3]);
+    }
+
+    #[test]
+    fn percent_of_large_bases() {
+        // 2^53 - 1 at 99.999999 % (num 99999999, den 10^6): exact in u128
+        let p = Percent { num: 99_999_999, den: 1_000_000 };
+        let base = (1u64 << 53) - 1;
+        let exact = (base as u128 * 99_999_999) / 100_000_000;
+        assert_eq!(percent_of(p, base, Rounding::Down) as u128, exact);
+    }
+}
