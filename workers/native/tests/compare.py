@@ -844,6 +844,108 @@ def check_features(quick: bool) -> None:
     print(both.summary("sample + feature catalog"))
 
 
+# ---------------------------------------------------------------------------- random catalogs
+
+ZONES = ["UTC", "Europe/Moscow", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
+         "Pacific/Chatham", "America/St_Johns", "Europe/Berlin"]
+RANDOM_EXPRESSIONS = [
+    'purchase.payment_method == "card" && size(purchase.lines) >= 3',
+    "purchase.total_minor > 200000",
+    "has(purchase.merchant) && purchase.merchant.mcc == '5411'",
+    "'student' in purchase.customer.segments",
+    "size(purchase) > 9",
+    "purchase.customer.locale == null || purchase.customer.notifications",
+    'purchase.occurred_at.endsWith("Z")',
+    "purchase.lines[0].amount_minor > 1000",
+    "purchase.channel",
+]
+PERCENTS = ["0", "0.5", "1", "1.5", "2.25", "3", "0.333333", "12.5", "100", "7.123456"]
+
+
+def random_rule(rng: random.Random, rule_id: str) -> dict[str, Any]:
+    when: dict[str, Any] = {}
+    choices = {
+        "categories": lambda: rng.sample(CATEGORIES, rng.randrange(1, 4)),
+        "skus": lambda: rng.sample(SKUS, rng.randrange(1, 3)),
+        "mcc": lambda: rng.sample(["5411", "5541", "5999", "4511"], rng.randrange(1, 3)),
+        "merchants": lambda: rng.sample(["M-FUEL-001", "M-GROC-001", "M-GROC-002", "M-OTHER"], rng.randrange(1, 3)),
+        "channels": lambda: rng.sample(["app", "online", "pos"], rng.randrange(1, 3)),
+        "regions": lambda: rng.sample(["RU-MOW", "KZ-ALA", "RU-SPE"], rng.randrange(1, 3)),
+        "payment_methods": lambda: rng.sample(["card", "wallet", "cash"], rng.randrange(1, 3)),
+        "tiers": lambda: rng.sample(["gold", "silver", "platinum"], rng.randrange(1, 3)),
+        "segments": lambda: rng.sample(["student", "family", "new"], rng.randrange(1, 3)),
+        "min_total_minor": lambda: rng.choice([0, 1000, 100_000, 2_000_000]),
+        "days_of_week": lambda: rng.sample(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], rng.randrange(1, 6)),
+        "local_time": lambda: dict(
+            zip(("from", "to"), [f"{m // 60:02d}:{m % 60:02d}" for m in rng.sample(range(0, 1440, 15), 2)], strict=True)
+        ),
+        "expr": lambda: rng.choice(RANDOM_EXPRESSIONS),
+    }
+    for name in rng.sample(list(choices), rng.choice([0, 1, 1, 2, 2, 3])):
+        when[name] = choices[name]()
+    way = rng.random()
+    pay: dict[str, Any]
+    if way < 0.6:
+        pay = {"percent": rng.choice(PERCENTS)}
+    elif way < 0.8:
+        pay = {"fixed_minor": rng.choice([0, 1, 50, 5000, 2**53 - 1])}
+    else:
+        starts = sorted(rng.sample([0, 1, 1000, 50_000, 200_000, 1_000_000], rng.randrange(1, 4)))
+        pay = {"bands": [{"from_minor": s, "percent": rng.choice(PERCENTS)} for s in starts]}
+    if rng.random() < 0.3:
+        pay["max_minor"] = rng.choice([0, 100, 5000, 100_000])
+    if rng.random() < 0.3:
+        pay["min_minor"] = rng.choice([0, 1, 100, 5000])
+        if "max_minor" in pay and pay["min_minor"] > pay["max_minor"]:
+            del pay["min_minor"]
+    description = rng.choice(["plain", 'quote " and \\ backslash', "юникод ✓ 😀", "tab\tnew\nline\u0001"])
+    return {"id": rule_id, "description": description, "priority": rng.randrange(-2, 3), "when": when, "pay": pay}
+
+
+def random_catalog(rng: random.Random) -> Catalog:
+    rulesets = []
+    for name in rng.sample(["alpha", "beta", "gamma", "delta"], rng.randrange(1, 4)):
+        for version in range(1, rng.randrange(2, 4)):
+            day = rng.randrange(1, 28)
+            month = rng.choice([1, 10, 11, 11, 12])
+            doc: dict[str, Any] = {
+                "ruleset": name,
+                "version": version,
+                "effective_from": f"2026-{month:02d}-{day:02d}T{rng.randrange(24):02d}:00:00+03:00",
+                "timezone": rng.choice(ZONES),
+                "currencies": rng.sample(["RUB", "KZT", "EUR"], rng.randrange(1, 4)),
+                "rounding": rng.choice(["down", "half_up", "half_even"]),
+                "combine": rng.choice(["first", "best", "stack"]),
+                "hold_days": rng.choice([0, 0, 1, 14, 3650]),
+                "rules": [random_rule(rng, f"r{i}") for i in range(rng.choice([0, 1, 2, 3, 5, 8]))],
+            }
+            if rng.random() < 0.5:
+                doc["max_per_purchase_minor"] = rng.choice([0, 1000, 100_000])
+            if rng.random() < 0.6:
+                doc["expires_days"] = rng.choice([1, 30, 36500])
+            if rng.random() < 0.7:
+                doc["notify"] = {k: f"{k}_t" for k in rng.sample(["accrual", "reversal"], rng.randrange(1, 3))}
+            rulesets.append(doc_ruleset(doc))
+    return Catalog.of(rulesets)
+
+
+def check_random_catalogs(quick: bool) -> None:
+    rng = random.Random(2026)
+    total = Pair(Catalog())
+    catalogs = 40 if quick else 150
+    for n in range(catalogs):
+        pair = Pair(random_catalog(rng))
+        for raw in random_events(1000 + n, 150 if quick else 300):
+            pair.check(raw, label=f"random catalog {n}")
+        total.handled += pair.handled
+        total.accrued += pair.accrued
+        total.declined_valid += pair.declined_valid
+        total.declined_invalid += pair.declined_invalid
+    print(total.summary(f"{catalogs} random catalogs x random events"))
+    if total.declined_valid > total.handled // 100:
+        raise Mismatch("too many valid events declined on random catalogs")
+
+
 # ---------------------------------------------------------------------------- mutations
 
 MUTANT_VALUES: list[Any] = [
@@ -951,6 +1053,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         check_edges()
         check_cel(args.quick)
         check_features(args.quick)
+        check_random_catalogs(args.quick)
         check_mutations(args.quick)
     except Mismatch as exc:
         print(f"MISMATCH: {exc}")
