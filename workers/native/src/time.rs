@@ -197,7 +197,7 @@ impl DateTime {
         }
     }
 
-    pub fn to_text(&self) -> String {
+    pub fn to_text(self) -> String {
         let mut v = Vec::with_capacity(32);
         self.write(&mut v);
         // Only ASCII was written.

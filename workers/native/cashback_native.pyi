@@ -1,0 +1,7 @@
+"""Type stubs of the native engine (see README.md)."""
+
+from typing import Any
+
+class Engine:
+    def __init__(self, spec: bytes, output_cls: type[Any], tally_cls: type[Any]) -> None: ...
+    def handle(self, raw: bytes) -> tuple[int, list[Any], list[Any], str, str, int, int] | None: ...
