@@ -6,6 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# NATIVE=0 skips the Rust accelerator (workers/native): everything then runs on the Python
+# engine, and the tests stop requiring the native one.
+NATIVE ?= 1
+NATIVE_STAMP := $(VENV)/.native
+NATIVE_SOURCES := $(wildcard workers/native/src/*.rs) workers/native/Cargo.toml workers/native/Cargo.lock workers/native/pyproject.toml
+CARGO_PATH := $(HOME)/.cargo/bin:$(PATH)
+export CASHBACK_REQUIRE_NATIVE := $(NATIVE)
 
 .DEFAULT_GOAL := help
 
@@ -19,7 +26,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the `cashback` CLI and the dev tools
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	@PATH="$(CARGO_PATH)" command -v cargo >/dev/null || { echo "the native engine needs Rust's cargo (https://rustup.rs); or run with NATIVE=0" >&2; exit 1; }
+	PATH="$(CARGO_PATH)" $(BIN)/python -m pip install -q --force-reinstall --no-deps ./workers/native
+	@touch $@
+
+install: $(STAMP) $(if $(filter 1,$(NATIVE)),$(NATIVE_STAMP)) ## create .venv with the `cashback` CLI, the dev tools and the native engine
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check workers tests benchmarks

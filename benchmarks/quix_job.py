@@ -1,11 +1,11 @@
 """The cashback job written with Quix Streams, for the `quixstreams-eos|alo` runs.
 
-The same work as the worker: decode and price each input with `Engine.handle` (the same
-rule files), then write each accrual and notification to its topic with the same key
-and headers (a rejected input goes to the dead-letter topic untouched), in Quix's own
-idiom: a StreamingDataFrame of one `apply(expand=True)` step, `set_headers` and
-`to_topic` with a topic chosen per row. Quix's defaults otherwise (commit every 5 s,
-one transaction per commit under exactly-once).
+The same work as the worker: decode and price each input with the engine the worker runs
+(`make_engine`: native when built, in this venv too; the same rule files), then write each
+accrual and notification to its topic with the same key and headers (a rejected input goes
+to the dead-letter topic untouched), in Quix's own idiom: a StreamingDataFrame of one
+`apply(expand=True)` step, `set_headers` and `to_topic` with a topic chosen per row. Quix's
+defaults otherwise (commit every 5 s, one transaction per commit under exactly-once).
 
 It runs in its own virtualenv (benchmarks/.venv-quix: Quix pins an older
 confluent-kafka) with `workers/` on PYTHONPATH, so the pricing code is ours, unchanged.
@@ -28,8 +28,9 @@ from quixstreams import Application, message_context
 from quixstreams.models import Topic
 from quixstreams.models.serializers import SerializationContext, Serializer
 
-from cashback.domain.engine import ACCRUALS, NOTIFICATIONS, Engine
+from cashback.domain.engine import ACCRUALS, NOTIFICATIONS
 from cashback.domain.headers import Headers, dead_letter_headers, output_headers
+from cashback.domain.native_engine import Pricer, make_engine
 from cashback.rulefiles import load_catalog
 from cashback.runtime.batch import TRACEPARENT, find_header
 
@@ -54,7 +55,7 @@ class RoutedValue(Serializer):
 PriceRow = Callable[[bytes, bytes | None, int, Any], list[Routed]]
 
 
-def pricer(engine: Engine, outputs: dict[str, Topic], dlq: Topic) -> PriceRow:
+def pricer(engine: Pricer, outputs: dict[str, Topic], dlq: Topic) -> PriceRow:
     def price(value: bytes, key: bytes | None, _timestamp: int, headers: Any) -> list[Routed]:
         handled = engine.handle(value)
         if handled.rejection is not None:
@@ -91,7 +92,7 @@ def build(args: argparse.Namespace) -> Application:
 
     accruals, notifications, dlq = sink(args.accruals), sink(args.notifications), sink(args.dlq)
     outputs = {ACCRUALS: accruals, NOTIFICATIONS: notifications}
-    engine = Engine(load_catalog([Path(p) for p in args.rules]))
+    engine = make_engine(load_catalog([Path(p) for p in args.rules]))
 
     sdf = app.dataframe(source)
     sdf = sdf.apply(pricer(engine, outputs, dlq), expand=True, metadata=True)

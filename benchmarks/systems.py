@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.workload import RULES, WORK, Expected
+from cashback.domain.native_engine import native_module
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -115,8 +116,13 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 # ----------------------------------------------------------------------------- quix venv
 
 
+def _quix_marker() -> str:
+    # The Quix job prices with the engine the worker runs: the native one when it is built.
+    return QUIX_VERSION + (" native" if native_module() is not None else "")
+
+
 def quix_ready() -> bool:
-    return QUIX_MARKER.is_file() and QUIX_MARKER.read_text().strip() == QUIX_VERSION
+    return QUIX_MARKER.is_file() and QUIX_MARKER.read_text().strip() == _quix_marker()
 
 
 def ensure_quix_venv(log: Path) -> str | None:
@@ -132,10 +138,13 @@ def ensure_quix_venv(log: Path) -> str | None:
         [sys.executable, "-m", "venv", "--clear", str(QUIX_VENV)],
         [str(python), "-m", "pip", "install", "-q", f"quixstreams=={QUIX_VERSION}", *ours],
     ]
+    if native_module() is not None:
+        native = ROOT / "workers" / "native"
+        steps.append([str(python), "-m", "pip", "install", "-q", "--no-deps", str(native)])
     with log.open("wb") as out:
         for step in steps:
             done = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=False)
             if done.returncode != 0:
                 return f"`{' '.join(step[:4])} ...` failed (exit {done.returncode}); see {log}"
-    QUIX_MARKER.write_text(QUIX_VERSION + "\n")
+    QUIX_MARKER.write_text(_quix_marker() + "\n")
     return None

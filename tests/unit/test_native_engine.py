@@ -11,6 +11,8 @@ import contextlib
 import copy
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +276,18 @@ def _doc() -> dict[str, Any]:
         "currencies": ["RUB"],
         "rules": [{"id": "a", "description": "a", "pay": {"percent": "1"}}],
     }
+
+
+@needs_native
+def test_the_native_differential_script_passes() -> None:
+    """workers/native/tests/compare.py: random catalogs (every condition, payout, combine,
+    zones with DST), CEL expressions, refunds and mutations, quick mode."""
+    script = ROOT / "workers" / "native" / "tests" / "compare.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--no-bench"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
