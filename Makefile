@@ -28,7 +28,8 @@ $(STAMP): pyproject.toml
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
 	@PATH="$(CARGO_PATH)" command -v cargo >/dev/null || { echo "the native engine needs Rust's cargo (https://rustup.rs); or run with NATIVE=0" >&2; exit 1; }
-	PATH="$(CARGO_PATH)" $(BIN)/python -m pip install -q --force-reinstall --no-deps ./workers/native
+	@echo "building the native engine (workers/native, Rust; about a minute the first time)"
+	@PATH="$(CARGO_PATH)" $(BIN)/python -m pip install -q --force-reinstall --no-deps ./workers/native
 	@touch $@
 
 install: $(STAMP) $(if $(filter 1,$(NATIVE)),$(NATIVE_STAMP)) ## create .venv with the `cashback` CLI, the dev tools and the native engine

@@ -14,6 +14,7 @@ Exit codes: 0 stopped on request, 1 a Kafka client failed for good (fenced, fata
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -153,6 +154,9 @@ def _serve(
                 on_revoke=worker.on_revoke,
                 on_lost=worker.on_lost,
             )
+            # What is built by now (modules, clients, the catalog) lives as long as the
+            # process: frozen, the cyclic collector stops re-scanning it on every batch.
+            gc.freeze()
             with _ready(health, metrics):
                 log.info("consuming", extra=fields(topics=list(settings.input_topics)))
                 worker.run(stop)
