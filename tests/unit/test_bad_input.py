@@ -86,6 +86,22 @@ def test_rejections_have_a_code_and_a_place(raw: bytes | None, code: str, field:
         assert handled.outputs == []
 
 
+def test_nesting_past_the_decoders_limit_is_invalid_json() -> None:
+    deep = b'{"type": "purchase", "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    handled = handle(RS, deep)
+    assert handled.rejection is not None
+    assert handled.rejection.code == events.INVALID_JSON
+
+
+def test_a_purchase_whose_accrual_dates_pass_year_9999_is_refused() -> None:
+    rs = ruleset([rule()], hold_days=3650, expires_days=36500)
+    handled = handle(rs, purchase([line(1000)], occurred_at="9950-01-01T00:00:00Z"))
+    assert handled.rejection is not None
+    assert handled.rejection.code == events.SCHEMA_VIOLATION
+    assert "$.occurred_at" in handled.rejection.message
+    assert handle(rs, purchase([line(1000)], occurred_at="9880-01-01T00:00:00Z")).accruals
+
+
 def test_too_large() -> None:
     raw = mutate(["lines"], [line(1)] * 900)
     rejection = decode_event(raw, max_bytes=1024)

@@ -325,6 +325,40 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, Any], dic
         purchase([line(1000), line(500)]),
         {"r": 150},
     ),
+    (
+        "expr-macro-exists",
+        {},
+        [
+            rule(
+                when={"expr": 'purchase.lines.exists(l, l.category == "books")'},
+                pay={"percent": "10"},
+            )
+        ],
+        purchase([line(1000), line(500, "books")]),
+        {"r": 150},
+    ),
+    (
+        "expr-macro-all-fails",
+        {},
+        [rule(when={"expr": "purchase.lines.all(l, l.amount_minor >= 1000)"})],
+        purchase([line(1000), line(500)]),
+        {},
+    ),
+    (
+        "expr-macro-map-and-type",
+        {},
+        [
+            rule(
+                when={
+                    "expr": "purchase.lines.map(l, l.quantity).exists(q, q > 2)"
+                    " && type(purchase.total_minor) == int"
+                },
+                pay={"percent": "10"},
+            )
+        ],
+        purchase([{"sku": "S", "category": "groceries", "quantity": 3, "amount_minor": 1000}]),
+        {"r": 100},
+    ),
     # --- pay: fixed_minor once per qualifying purchase; bands by the base ---
     (
         "fixed-once",

@@ -142,6 +142,10 @@ def problems(doc: dict[str, Any] | str) -> list[str]:
             "unknown variable(s) ['order']",
         ),
         (
+            doc_with(rules=[rule("a", when={"expr": "purchase.lines.exists(l, m > 1)"})]),
+            "unknown variable(s) ['m']",
+        ),  # the macro binds `l`, not `m`
+        (
             doc_with(rules=[{"id": "a", "pay": {"percent": "1"}}]),
             "missing required field `description`",
         ),

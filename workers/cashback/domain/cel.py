@@ -15,6 +15,14 @@ from typing import Any
 import cel as _cel
 
 ALLOWED_VARIABLES = frozenset({"purchase"})
+# Names the CEL package reports as variables that are not: the variable a macro binds
+# (`purchase.lines.exists(l, l.amount_minor > 100)`) and the type names (`type(x) == int`).
+_MACRO_VARIABLE = re.compile(
+    r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,"
+)
+_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
+)
 _USES = re.compile(r"\bpurchase\b(\s*\.\s*([A-Za-z_][A-Za-z0-9_]*))?")
 _STRINGS = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
 
@@ -25,7 +33,8 @@ def compile_expression(source: str) -> Any:
         program = _cel.compile(source)
     except (ValueError, RuntimeError, TypeError) as exc:
         return f"does not compile: {str(exc).splitlines()[0]}"
-    unknown = set(program.variables()) - ALLOWED_VARIABLES
+    bound = set(_MACRO_VARIABLE.findall(_STRINGS.sub('""', source)))
+    unknown = set(program.variables()) - ALLOWED_VARIABLES - bound - _TYPE_NAMES
     if unknown:
         return f"unknown variable(s) {sorted(unknown)}; only `purchase` is available"
     return program

@@ -17,6 +17,7 @@ import msgspec
 from cashback.domain.catalog import Catalog
 from cashback.domain.events import (
     MAX_EVENT_BYTES,
+    SCHEMA_VIOLATION,
     CheckedRefund,
     Purchase,
     Refund,
@@ -178,8 +179,10 @@ class Engine:
             if priced.amount == 0:
                 continue
             rules = tuple(RuleAmount(r.rule.id, r.base, r.paid) for r in priced.paying)
-            available_at = event.occurred_at + ruleset.hold
-            expiry = ruleset.expiry
+            dates = _accrual_dates(event.occurred_at, ruleset)
+            if dates is None:
+                return Handled(Outcome.DEAD_LETTER, rejection=_BEYOND_CALENDAR)
+            available_at, expires_at = dates
             accrual = _accrual(
                 event,
                 ruleset,
@@ -189,7 +192,7 @@ class Engine:
                 rules=rules,
                 status="pending" if ruleset.hold_days else "available",
                 available_at=available_at,
-                expires_at=None if expiry is None else available_at + expiry,
+                expires_at=expires_at,
             )
             descriptions = tuple(r.rule.description for r in priced.paying)
             _emit(handled, accrual, ruleset.notify.accrual, event, descriptions)
@@ -241,6 +244,24 @@ class Engine:
         if handled.accruals:
             handled.outcome = Outcome.REVERSED
         return handled
+
+
+_BEYOND_CALENDAR: Final = Rejection(
+    SCHEMA_VIOLATION,
+    "the hold and expiry dates of this purchase fall after the year 9999 - at `$.occurred_at`",
+)
+
+
+def _accrual_dates(
+    occurred_at: datetime, ruleset: RuleSet
+) -> tuple[datetime, datetime | None] | None:
+    """(available_at, expires_at) of a purchase's accrual; None past the calendar's end."""
+    try:
+        available_at = occurred_at + ruleset.hold
+        expiry = ruleset.expiry
+        return available_at, None if expiry is None else available_at + expiry
+    except OverflowError:
+        return None
 
 
 def _accrual(

@@ -168,6 +168,8 @@ def decode(
         return Rejection(SCHEMA_VIOLATION, str(exc))
     except msgspec.DecodeError as exc:
         return Rejection(INVALID_JSON, str(exc))
+    except RecursionError:  # msgspec's nesting limit, reached inside a field it skips
+        return Rejection(INVALID_JSON, "nested deeper than the decoder allows")
     if event.occurred_at.tzinfo is None:
         return _naive("$.occurred_at")
     if isinstance(event, Purchase):
