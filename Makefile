@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 NATIVE ?= 1
 NATIVE_STAMP := $(VENV)/.native
 NATIVE_SOURCES := $(wildcard workers/native/src/*.rs) workers/native/Cargo.toml workers/native/Cargo.lock workers/native/pyproject.toml
-CARGO_PATH := $(HOME)/.cargo/bin:$(PATH)
+# rustup installs cargo here without always putting it on PATH
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CASHBACK_REQUIRE_NATIVE := $(NATIVE)
 
 .DEFAULT_GOAL := help
@@ -27,16 +28,20 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
-	@PATH="$(CARGO_PATH)" command -v cargo >/dev/null || { echo "the native engine needs Rust's cargo (https://rustup.rs); or run with NATIVE=0" >&2; exit 1; }
+	@command -v cargo >/dev/null || { echo "the native engine needs Rust's cargo (https://rustup.rs); or run with NATIVE=0" >&2; exit 1; }
 	@echo "building the native engine (workers/native, Rust; about a minute the first time)"
-	@PATH="$(CARGO_PATH)" $(BIN)/python -m pip install -q --force-reinstall --no-deps ./workers/native
+	@$(BIN)/python -m pip install -q --force-reinstall --no-deps ./workers/native
 	@touch $@
 
 install: $(STAMP) $(if $(filter 1,$(NATIVE)),$(NATIVE_STAMP)) ## create .venv with the `cashback` CLI, the dev tools and the native engine
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check (and rustfmt, clippy for the native engine)
 	$(BIN)/ruff check workers tests benchmarks
 	$(BIN)/ruff format --check workers tests benchmarks
+ifeq ($(NATIVE),1)
+	cd workers/native && cargo fmt --check
+	cd workers/native && cargo clippy --release --quiet -- -D warnings
+endif
 
 fmt: install ## apply ruff format and safe fixes
 	$(BIN)/ruff format workers tests benchmarks
@@ -52,6 +57,9 @@ test-kafka: install ## the broker tests only (starts a local broker unless KAFKA
 	@bash .ci/pytest.sh -m kafka $(PYTEST_ARGS)
 
 test: lint typecheck ## lint, typecheck and the whole suite, broker tests included
+ifeq ($(NATIVE),1)
+	cd workers/native && cargo test --release --quiet
+endif
 	@bash .ci/pytest.sh $(PYTEST_ARGS)
 
 kafka-up: install ## start the local single-node KRaft broker (writes .kafka/bootstrap)

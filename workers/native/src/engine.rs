@@ -66,11 +66,21 @@ fn emit(
     locale: Option<&str>,
     descriptions: &[&str],
 ) {
-    out.1.push(Tally { ruleset: rs_index, reversal: accrual.kind == "reversal", amount: accrual.amount });
-    out.0.push(Output { notification: false, value: accrual.encode() });
+    out.1.push(Tally {
+        ruleset: rs_index,
+        reversal: accrual.kind == "reversal",
+        amount: accrual.amount,
+    });
+    out.0.push(Output {
+        notification: false,
+        value: accrual.encode(),
+    });
     if let Some(t) = template {
         if notifications {
-            out.0.push(Output { notification: true, value: accrual.notification(t, locale, descriptions) });
+            out.0.push(Output {
+                notification: true,
+                value: accrual.notification(t, locale, descriptions),
+            });
         }
     }
 }
@@ -94,7 +104,11 @@ fn purchase<'e>(catalog: &Catalog, env: &Env<'_>, p: &'e Purchase<'_>) -> R<Hand
             let rules = priced
                 .paying
                 .iter()
-                .map(|r| RuleAmount { id: &rs.rules[r.rank].id, base: r.base as i64, amount: r.paid as i64 })
+                .map(|r| RuleAmount {
+                    id: &rs.rules[r.rank].id,
+                    base: r.base as i64,
+                    amount: r.paid as i64,
+                })
                 .collect();
             let available_at = p.occurred_at.plus_days(rs.hold_days)?;
             let expires_at = match rs.expires_days {
@@ -113,13 +127,20 @@ fn purchase<'e>(catalog: &Catalog, env: &Env<'_>, p: &'e Purchase<'_>) -> R<Hand
                 amount: to_i64(priced.amount)?,
                 base: to_i64(priced.base)?,
                 rules,
-                status: if rs.hold_days != 0 { "pending" } else { "available" },
+                status: if rs.hold_days != 0 {
+                    "pending"
+                } else {
+                    "available"
+                },
                 occurred_at: p.occurred_at,
                 available_at,
                 expires_at,
             };
-            let descriptions: Vec<&str> =
-                priced.paying.iter().map(|r| rs.rules[r.rank].description.as_str()).collect();
+            let descriptions: Vec<&str> = priced
+                .paying
+                .iter()
+                .map(|r| rs.rules[r.rank].description.as_str())
+                .collect();
             emit(
                 &mut out,
                 i,
@@ -131,7 +152,11 @@ fn purchase<'e>(catalog: &Catalog, env: &Env<'_>, p: &'e Purchase<'_>) -> R<Hand
             );
         }
     }
-    let outcome = if out.1.is_empty() { NOT_ELIGIBLE } else { ACCRUED };
+    let outcome = if out.1.is_empty() {
+        NOT_ELIGIBLE
+    } else {
+        ACCRUED
+    };
     Ok(Handled {
         outcome,
         outputs: out.0,
@@ -157,7 +182,11 @@ fn rule_changes<'r>(rs: &'r RuleSet, before: &Price, after: &Price) -> R<Vec<Rul
     let mut out = Vec::new();
     for (rank, (base, amount)) in paid {
         if amount != 0 {
-            out.push(RuleAmount { id: &rs.rules[rank].id, base: to_i64(base)?, amount: to_i64(amount)? });
+            out.push(RuleAmount {
+                id: &rs.rules[rank].id,
+                base: to_i64(base)?,
+                amount: to_i64(amount)?,
+            });
         }
     }
     Ok(out)
@@ -236,7 +265,11 @@ fn refund<'e>(
             );
         }
     }
-    let outcome = if out.1.is_empty() { NOT_ELIGIBLE } else { REVERSED };
+    let outcome = if out.1.is_empty() {
+        NOT_ELIGIBLE
+    } else {
+        REVERSED
+    };
     Ok(Handled {
         outcome,
         outputs: out.0,

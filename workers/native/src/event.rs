@@ -205,7 +205,13 @@ fn seen(mask: &mut u32, bit: u32) -> R<()> {
 
 fn customer<'a>(r: &mut Reader<'a>) -> R<Customer<'a>> {
     let mut mask = 0u32;
-    let mut c = Customer { id: Cow::Borrowed(""), tier: None, segments: Vec::new(), locale: None, notifications: true };
+    let mut c = Customer {
+        id: Cow::Borrowed(""),
+        tier: None,
+        segments: Vec::new(),
+        locale: None,
+        notifications: true,
+    };
     r.object(|r, key| {
         match &*key {
             "id" => {
@@ -243,7 +249,10 @@ fn original_customer<'a>(r: &mut Reader<'a>) -> R<Option<OriginalCustomer<'a>>> 
         return Ok(None);
     }
     let mut mask = 0u32;
-    let mut c = OriginalCustomer { tier: None, segments: Vec::new() };
+    let mut c = OriginalCustomer {
+        tier: None,
+        segments: Vec::new(),
+    };
     r.object(|r, key| {
         match &*key {
             "id" => {
@@ -272,7 +281,11 @@ fn merchant<'a>(r: &mut Reader<'a>) -> R<Option<Merchant<'a>>> {
         return Ok(None);
     }
     let mut mask = 0u32;
-    let mut m = Merchant { id: None, mcc: None, region: None };
+    let mut m = Merchant {
+        id: None,
+        mcc: None,
+        region: None,
+    };
     r.object(|r, key| {
         match &*key {
             "id" => {
@@ -296,7 +309,12 @@ fn merchant<'a>(r: &mut Reader<'a>) -> R<Option<Merchant<'a>>> {
 
 fn line<'a>(r: &mut Reader<'a>) -> R<Line<'a>> {
     let mut mask = 0u32;
-    let mut l = Line { sku: Cow::Borrowed(""), category: Cow::Borrowed(""), quantity: 0, amount: 0 };
+    let mut l = Line {
+        sku: Cow::Borrowed(""),
+        category: Cow::Borrowed(""),
+        quantity: 0,
+        amount: 0,
+    };
     r.object(|r, key| {
         match &*key {
             "sku" => {
@@ -452,10 +470,22 @@ const F_ORIGINAL: u32 = 1 << 11;
 const F_REFUNDED: u32 = 1 << 12;
 const F_PREVIOUSLY: u32 = 1 << 13;
 
-const PURCHASE_REQUIRED: u32 =
-    F_TYPE | F_EVENT_ID | F_PURCHASE_ID | F_OCCURRED_AT | F_CUSTOMER | F_CURRENCY | F_TOTAL | F_LINES;
-const REFUND_REQUIRED: u32 =
-    F_TYPE | F_EVENT_ID | F_PURCHASE_ID | F_OCCURRED_AT | F_CUSTOMER | F_CURRENCY | F_ORIGINAL | F_REFUNDED;
+const PURCHASE_REQUIRED: u32 = F_TYPE
+    | F_EVENT_ID
+    | F_PURCHASE_ID
+    | F_OCCURRED_AT
+    | F_CUSTOMER
+    | F_CURRENCY
+    | F_TOTAL
+    | F_LINES;
+const REFUND_REQUIRED: u32 = F_TYPE
+    | F_EVENT_ID
+    | F_PURCHASE_ID
+    | F_OCCURRED_AT
+    | F_CUSTOMER
+    | F_CURRENCY
+    | F_ORIGINAL
+    | F_REFUNDED;
 
 /// Decodes one event (`raw` already checked as UTF-8 and within the size limit).
 /// Fields of the other event type are read as strictly as their own (a stricter reading
@@ -607,7 +637,12 @@ fn refund_amounts(
     let total = subtract(previously, &mut lines, original.total)?;
     let before_lines = lines.clone();
     let after_total = subtract(refunded, &mut lines, total)?;
-    Ok(RefundAmounts { before_lines, before_total: total, after_lines: lines, after_total })
+    Ok(RefundAmounts {
+        before_lines,
+        before_total: total,
+        after_lines: lines,
+        after_total,
+    })
 }
 
 fn subtract(entries: &[RefundLine], lines: &mut [u64], mut total: u64) -> R<u64> {

@@ -17,7 +17,11 @@ use crate::time::DateTime;
 #[derive(Clone, Copy)]
 pub enum View<'e, 'a> {
     Purchase(&'e Purchase<'a>),
-    Refund { event: &'e Refund<'a>, lines: &'e [u64], total: u64 },
+    Refund {
+        event: &'e Refund<'a>,
+        lines: &'e [u64],
+        total: u64,
+    },
 }
 
 pub struct Facts<'e, 'a, 'c> {
@@ -39,7 +43,9 @@ fn opt<'e>(s: &'e Option<Str<'_>>) -> Option<&'e str> {
     s.as_deref()
 }
 
-fn merchant_fields<'e>(m: &'e Option<Merchant<'_>>) -> (Option<&'e str>, Option<&'e str>, Option<&'e str>) {
+fn merchant_fields<'e>(
+    m: &'e Option<Merchant<'_>>,
+) -> (Option<&'e str>, Option<&'e str>, Option<&'e str>) {
     match m {
         Some(m) => (opt(&m.id), opt(&m.mcc), opt(&m.region)),
         None => (None, None, None),
@@ -82,7 +88,11 @@ impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
             payment_method: opt(&o.payment_method),
             tier,
             segments,
-            view: View::Refund { event: r, lines, total },
+            view: View::Refund {
+                event: r,
+                lines,
+                total,
+            },
             local: Vec::new(),
             contexts: Vec::new(),
         }
@@ -124,8 +134,9 @@ impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
             }
         };
         let ctx = &self.contexts[at].1;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx)))
-            .map_err(|_| Decline)?;
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx)))
+                .map_err(|_| Decline)?;
         Ok(matches!(result, Ok(Value::Bool(true))))
     }
 }
@@ -174,7 +185,11 @@ fn customer(c: &Customer<'_>, tier: Option<&Option<Str<'_>>>, segs: Option<&[Str
 }
 
 fn merchant(m: &Merchant<'_>) -> Value {
-    map(vec![("id", os(&m.id)), ("mcc", os(&m.mcc)), ("region", os(&m.region))])
+    map(vec![
+        ("id", os(&m.id)),
+        ("mcc", os(&m.mcc)),
+        ("region", os(&m.region)),
+    ])
 }
 
 fn lines(ls: &[Line<'_>], amounts: Option<&[u64]>) -> Value {
@@ -240,7 +255,11 @@ fn build_view(view: View<'_, '_>, fields: Option<&[String]>) -> Value {
                 }
             }
         }
-        View::Refund { event, lines: amounts, total } => {
+        View::Refund {
+            event,
+            lines: amounts,
+            total,
+        } => {
             let o = &event.original;
             if want("type") {
                 out.push(("type", s("purchase")));

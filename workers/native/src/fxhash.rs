@@ -23,7 +23,9 @@ impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
@@ -62,7 +64,10 @@ const SMALL: usize = 16;
 
 impl<K: Copy + Eq + std::hash::Hash, V> SmallMap<K, V> {
     pub fn new() -> Self {
-        SmallMap { entries: Vec::new(), index: None }
+        SmallMap {
+            entries: Vec::new(),
+            index: None,
+        }
     }
 
     #[inline]
@@ -95,7 +100,13 @@ impl<K: Copy + Eq + std::hash::Hash, V> SmallMap<K, V> {
                 index.insert(key, at);
             }
             None if self.entries.len() > SMALL => {
-                self.index = Some(self.entries.iter().enumerate().map(|(i, e)| (e.0, i)).collect());
+                self.index = Some(
+                    self.entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (e.0, i))
+                        .collect(),
+                );
             }
             None => {}
         }

@@ -23,7 +23,11 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(s: &'a str) -> Self {
-        Reader { s: s.as_bytes(), i: 0, depth: 0 }
+        Reader {
+            s: s.as_bytes(),
+            i: 0,
+            depth: 0,
+        }
     }
 
     #[inline]
@@ -369,11 +373,31 @@ mod tests {
 
     #[test]
     fn strict_syntax() {
-        for ok in ["1", "-0.5e+3", "\"\\ud83d\\ude00\\u00e9\\/\"", "[1,{\"a\":null}]", " {} ", "1e999"] {
+        for ok in [
+            "1",
+            "-0.5e+3",
+            "\"\\ud83d\\ude00\\u00e9\\/\"",
+            "[1,{\"a\":null}]",
+            " {} ",
+            "1e999",
+        ] {
             assert!(skip_all(ok).is_ok(), "{ok}");
         }
-        for bad in ["01", "1.", ".5", "+1", "[1,]", "{\"a\":1,}", "\"\\ud800\"", "\"\\udc00x\"", "\"\u{1}\"",
-                    "nul", "[1] x", "NaN", "\"\\x\""] {
+        for bad in [
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "[1,]",
+            "{\"a\":1,}",
+            "\"\\ud800\"",
+            "\"\\udc00x\"",
+            "\"\u{1}\"",
+            "nul",
+            "[1] x",
+            "NaN",
+            "\"\\x\"",
+        ] {
             assert!(skip_all(bad).is_err(), "{bad}");
         }
         let deep = "[".repeat(40) + &"]".repeat(40);
@@ -382,9 +406,17 @@ mod tests {
 
     #[test]
     fn unsigned_ints_only() {
-        for (s, v) in [("0", Some(0)), ("9007199254740991", Some((1 << 53) - 1)), ("9007199254740992", None),
-                       ("-0", None), ("1.0", None), ("1e2", None), ("00", None), ("true", None),
-                       ("123456789012345678901234", None)] {
+        for (s, v) in [
+            ("0", Some(0)),
+            ("9007199254740991", Some((1 << 53) - 1)),
+            ("9007199254740992", None),
+            ("-0", None),
+            ("1.0", None),
+            ("1e2", None),
+            ("00", None),
+            ("true", None),
+            ("123456789012345678901234", None),
+        ] {
             let mut r = Reader::new(s);
             assert_eq!(r.uint((1 << 53) - 1).ok(), v, "{s}");
         }

@@ -44,12 +44,20 @@ struct Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    fn new(py: Python<'_>, spec: &[u8], output_cls: Py<PyAny>, tally_cls: Py<PyAny>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        spec: &[u8],
+        output_cls: Py<PyAny>,
+        tally_cls: Py<PyAny>,
+    ) -> PyResult<Self> {
         let catalog = Catalog::parse(spec).map_err(PyValueError::new_err)?;
         let intern = |s: &str| PyString::intern(py, s).unbind();
         let mut rulesets = Vec::with_capacity(catalog.rulesets.len());
         for rs in &catalog.rulesets {
-            rulesets.push((intern(&rs.name), rs.version.into_pyobject(py)?.into_any().unbind()));
+            rulesets.push((
+                intern(&rs.name),
+                rs.version.into_pyobject(py)?.into_any().unbind(),
+            ));
         }
         let names = Names {
             accruals: intern("accruals"),
@@ -60,12 +68,22 @@ impl Engine {
             reversal: intern("reversal"),
             rulesets,
         };
-        Ok(Engine { catalog, cel: cel::Context::default(), output_cls, tally_cls, names })
+        Ok(Engine {
+            catalog,
+            cel: cel::Context::default(),
+            output_cls,
+            tally_cls,
+            names,
+        })
     }
 
     /// The 7-tuple `(outcome, outputs, tallies, event_id, currency, purchase_minor,
     /// event_time_us)`, or None: not handled here, use the Python engine.
-    fn handle<'py>(&self, py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    fn handle<'py>(
+        &self,
+        py: Python<'py>,
+        raw: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let Ok(bytes) = raw.cast::<PyBytes>() else {
             return Ok(None);
         };
@@ -96,7 +114,10 @@ impl Engine {
                 (&n.accruals, &n.accrual_schema)
             };
             let value = PyBytes::new(py, &o.value);
-            let item = self.output_cls.bind(py).call1((dest.bind(py), &key, value, schema.bind(py)))?;
+            let item =
+                self.output_cls
+                    .bind(py)
+                    .call1((dest.bind(py), &key, value, schema.bind(py)))?;
             outputs.append(item)?;
         }
         let currency = PyString::new(py, h.currency);

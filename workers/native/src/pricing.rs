@@ -106,9 +106,10 @@ fn order_holds<'c>(
                 Some(v) => allowed.iter().any(|a| a == v),
                 None => false,
             },
-            Condition::Segments { allowed } => {
-                facts.segments.iter().any(|s| allowed.iter().any(|a| a == s))
-            }
+            Condition::Segments { allowed } => facts
+                .segments
+                .iter()
+                .any(|s| allowed.iter().any(|a| a == s)),
             Condition::DaysOfWeek { days } => {
                 let zone = rs.zone.ok_or(crate::json::Decline)?;
                 let (weekday, _) = facts.local(env.catalog, zone)?;
@@ -187,8 +188,11 @@ pub fn price<'c>(
     total: u64,
 ) -> R<Price> {
     let rules = &rs.rules;
-    let extra: Cow<[usize]> =
-        if rs.order_indexed { order_candidates(rs, facts) } else { Cow::Borrowed(&[]) };
+    let extra: Cow<[usize]> = if rs.order_indexed {
+        order_candidates(rs, facts)
+    } else {
+        Cow::Borrowed(&[])
+    };
     if rs.always.is_empty()
         && extra.is_empty()
         && !lines.iter().any(|l| {
@@ -273,7 +277,12 @@ pub fn price<'c>(
         }
         let payout = &rules[rank].payout;
         let raw = payout.raw(base, rs.rounding);
-        results.push(RuleResult { rank, base, amount: payout.limit(raw), paid: 0 });
+        results.push(RuleResult {
+            rank,
+            base,
+            amount: payout.limit(raw),
+            paid: 0,
+        });
     }
     if results.is_empty() {
         return Ok(Price::default());
@@ -325,7 +334,11 @@ pub fn price<'c>(
         }
         base = union;
     }
-    Ok(Price { paying, amount, base })
+    Ok(Price {
+        paying,
+        amount,
+        base,
+    })
 }
 
 #[cfg(test)]
@@ -346,7 +359,10 @@ mod tests {
     #[test]
     fn percent_of_large_bases() {
         // 2^53 - 1 at 99.999999 % (num 99999999, den 10^6): exact in u128
-        let p = Percent { num: 99_999_999, den: 1_000_000 };
+        let p = Percent {
+            num: 99_999_999,
+            den: 1_000_000,
+        };
         let base = (1u64 << 53) - 1;
         let exact = (base as u128 * 99_999_999) / 100_000_000;
         assert_eq!(percent_of(p, base, Rounding::Down) as u128, exact);

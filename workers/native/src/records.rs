@@ -201,7 +201,12 @@ impl Accrual<'_> {
     }
 
     /// records.py `notification_for`, encoded.
-    pub fn notification(&self, template: &str, locale: Option<&str>, descriptions: &[&str]) -> Vec<u8> {
+    pub fn notification(
+        &self,
+        template: &str,
+        locale: Option<&str>,
+        descriptions: &[&str],
+    ) -> Vec<u8> {
         let mut o = Vec::with_capacity(512);
         o.push(b'{');
         key(&mut o, b"notification_id");
@@ -262,14 +267,23 @@ mod tests {
     fn ids_as_python() {
         let a = accrual_id("E-1", "retail");
         assert_eq!(a, "518564d7-a34a-5309-aa25-de171cd78fab");
-        assert_eq!(notification_id(&a, "cashback_accrued"), "d93ea7d6-467d-59be-944d-2e353b24cb23");
-        assert_eq!(accrual_id("é\"😀", "x"), "435236e5-386e-58ab-ac29-243eda87bdef");
+        assert_eq!(
+            notification_id(&a, "cashback_accrued"),
+            "d93ea7d6-467d-59be-944d-2e353b24cb23"
+        );
+        assert_eq!(
+            accrual_id("é\"😀", "x"),
+            "435236e5-386e-58ab-ac29-243eda87bdef"
+        );
     }
 
     #[test]
     fn strings_as_msgspec() {
         let mut out = Vec::new();
         write_str(&mut out, "a\"\\\u{0}\u{1f}\u{7f}\u{2028}é\u{8}\t\n\u{c}\r");
-        assert_eq!(out, "\"a\\\"\\\\\\u0000\\u001f\u{7f}\u{2028}é\\b\\t\\n\\f\\r\"".as_bytes());
+        assert_eq!(
+            out,
+            "\"a\\\"\\\\\\u0000\\u001f\u{7f}\u{2028}é\\b\\t\\n\\f\\r\"".as_bytes()
+        );
     }
 }

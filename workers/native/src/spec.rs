@@ -65,11 +65,24 @@ struct RuleDoc {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum ConditionDoc {
-    OneOf { field: String, allowed: Vec<String> },
-    Segments { allowed: Vec<String> },
-    DaysOfWeek { days: Vec<u32> },
-    LocalTime { start: u32, end: u32 },
-    Expr { source: String, fields: Option<Vec<String>> },
+    OneOf {
+        field: String,
+        allowed: Vec<String>,
+    },
+    Segments {
+        allowed: Vec<String>,
+    },
+    DaysOfWeek {
+        days: Vec<u32>,
+    },
+    LocalTime {
+        start: u32,
+        end: u32,
+    },
+    Expr {
+        source: String,
+        fields: Option<Vec<String>>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -109,13 +122,26 @@ pub enum Field {
 }
 
 pub enum Condition {
-    OneOf { field: Field, allowed: Vec<String> },
-    Segments { allowed: Vec<String> },
+    OneOf {
+        field: Field,
+        allowed: Vec<String>,
+    },
+    Segments {
+        allowed: Vec<String>,
+    },
     /// Bit d set: local weekday d (0 = Monday) is allowed.
-    DaysOfWeek { days: u8 },
-    LocalTime { start: u32, end: u32 },
+    DaysOfWeek {
+        days: u8,
+    },
+    LocalTime {
+        start: u32,
+        end: u32,
+    },
     /// `fieldset` indexes `Catalog::fieldsets` (the `purchase` fields the CEL view keeps).
-    Expr { program: cel::Program, fieldset: usize },
+    Expr {
+        program: cel::Program,
+        fieldset: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -208,7 +234,10 @@ impl Catalog {
         let mut zones = Vec::new();
         for z in doc.zones {
             if z.transitions.is_empty() || !z.transitions.windows(2).all(|w| w[0].0 < w[1].0) {
-                return Err(format!("zone {}: transitions must be sorted and non-empty", z.key));
+                return Err(format!(
+                    "zone {}: transitions must be sorted and non-empty",
+                    z.key
+                ));
             }
             if z.transitions.iter().any(|t| t.1.abs() >= 86400) {
                 return Err(format!("zone {}: offset out of range", z.key));
@@ -285,9 +314,14 @@ impl Catalog {
                             Condition::LocalTime { start, end }
                         }
                         ConditionDoc::Expr { source, fields } => {
-                            let program = std::panic::catch_unwind(|| cel::Program::compile(&source))
-                                .map_err(|_| format!("expr {source:?} does not compile (panic)"))?
-                                .map_err(|e| format!("expr {source:?} does not compile: {e}"))?;
+                            let program =
+                                std::panic::catch_unwind(|| cel::Program::compile(&source))
+                                    .map_err(|_| {
+                                        format!("expr {source:?} does not compile (panic)")
+                                    })?
+                                    .map_err(|e| {
+                                        format!("expr {source:?} does not compile: {e}")
+                                    })?;
                             let fields = fields.map(|mut f| {
                                 f.sort();
                                 f.dedup();
@@ -335,8 +369,14 @@ impl Catalog {
                     payout,
                 });
             }
-            let indexes = [&rs.candidates_by_category, &rs.by_sku, &rs.by_merchant, &rs.by_mcc];
-            if !indexes.iter().all(|m| m.values().all(|v| ranks_ok(v, n))) || !ranks_ok(&rs.always, n)
+            let indexes = [
+                &rs.candidates_by_category,
+                &rs.by_sku,
+                &rs.by_merchant,
+                &rs.by_mcc,
+            ];
+            if !indexes.iter().all(|m| m.values().all(|v| ranks_ok(v, n)))
+                || !ranks_ok(&rs.always, n)
             {
                 return Err(format!("{}: bad rule index", rs.name));
             }

@@ -138,7 +138,16 @@ impl DateTime {
             }
             _ => return Err(Decline),
         };
-        Ok(DateTime { year, month, day, hour, minute, second, micro, offset })
+        Ok(DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micro,
+            offset,
+        })
     }
 
     /// UTC epoch microseconds.
@@ -155,7 +164,12 @@ impl DateTime {
         if !(1..=9999).contains(&y) {
             return Err(Decline);
         }
-        Ok(DateTime { year: y, month: m, day: d, ..*self })
+        Ok(DateTime {
+            year: y,
+            month: m,
+            day: d,
+            ..*self
+        })
     }
 
     /// msgspec's encoding: `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`.
@@ -221,14 +235,34 @@ mod tests {
 
     #[test]
     fn parse_and_write() {
-        for s in ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000120+03:00", "2024-02-29T23:59:59-05:30"] {
+        for s in [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.000120+03:00",
+            "2024-02-29T23:59:59-05:30",
+        ] {
             assert_eq!(DateTime::parse(s).unwrap().to_text(), s);
         }
-        assert_eq!(DateTime::parse("2026-01-02T03:04:05+00:00").unwrap().to_text(), "2026-01-02T03:04:05Z");
-        assert_eq!(DateTime::parse("2026-01-02T03:04:05.5Z").unwrap().to_text(), "2026-01-02T03:04:05.500000Z");
-        for bad in ["2026-02-29T00:00:00Z", "2026-01-01T00:00:00-00:00", "2026-01-01t00:00:00Z",
-                    "2026-01-01T00:00:00.1234567Z", "2026-01-01T00:00:00+0300", "2026-01-01T00:00:00",
-                    "2026-01-01T24:00:00Z", "2026-01-01T00:00:60Z", "2026-01-01T00:00:00.Z"] {
+        assert_eq!(
+            DateTime::parse("2026-01-02T03:04:05+00:00")
+                .unwrap()
+                .to_text(),
+            "2026-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            DateTime::parse("2026-01-02T03:04:05.5Z").unwrap().to_text(),
+            "2026-01-02T03:04:05.500000Z"
+        );
+        for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-01-01T00:00:00-00:00",
+            "2026-01-01t00:00:00Z",
+            "2026-01-01T00:00:00.1234567Z",
+            "2026-01-01T00:00:00+0300",
+            "2026-01-01T00:00:00",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:60Z",
+            "2026-01-01T00:00:00.Z",
+        ] {
             assert!(DateTime::parse(bad).is_err(), "{bad}");
         }
     }
