@@ -94,10 +94,15 @@ impl Engine {
         let Ok(text) = std::str::from_utf8(data) else {
             return Ok(None);
         };
-        let result = engine::handle(&self.catalog, &self.cel, text, |h| self.build(py, h));
+        // A panic here would reach Python as PanicException, a BaseException the worker's
+        // safety net does not catch: a bug in this engine must only send the event to the
+        // Python reference.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine::handle(&self.catalog, &self.cel, text, |h| self.build(py, h))
+        }));
         match result {
-            Ok(built) => built.map(Some),
-            Err(_) => Ok(None),
+            Ok(Ok(built)) => built.map(Some),
+            Ok(Err(_)) | Err(_) => Ok(None),
         }
     }
 }
