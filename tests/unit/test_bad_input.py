@@ -10,7 +10,7 @@ import pytest
 from cashback.domain import events
 from cashback.domain.engine import Outcome
 from cashback.domain.events import decode_event
-from pricing_support import handle, line, purchase, rule, ruleset
+from pricing_support import handle, line, purchase, refund, rule, ruleset
 
 RS = ruleset([rule()])
 
@@ -100,6 +100,30 @@ def test_a_purchase_whose_accrual_dates_pass_year_9999_is_refused() -> None:
     assert handled.rejection.code == events.SCHEMA_VIOLATION
     assert "$.occurred_at" in handled.rejection.message
     assert handle(rs, purchase([line(1000)], occurred_at="9880-01-01T00:00:00Z")).accruals
+
+
+@pytest.mark.parametrize(
+    ("where", "written"),
+    [
+        ("$.occurred_at", "2026-12-05 14:00:00+03:00"),
+        ("$.occurred_at", "2026-12-05T14:00:00+0300"),
+        ("$.original.occurred_at", "2026-12-05 14:00:00Z"),
+    ],
+)
+def test_near_rfc3339_timestamps_are_refused(where: str, written: str) -> None:
+    bought = purchase([line(1000)])
+    event = refund(bought, [(0, 100)]) if "original" in where else bought
+    (event["original"] if "original" in where else event)["occurred_at"] = written
+    rejection = decode_event(orjson.dumps(event))
+    assert isinstance(rejection, events.Rejection)
+    assert rejection.code == events.SCHEMA_VIOLATION
+    assert rejection.message.endswith(f"at `{where}`")
+    assert "RFC 3339" in rejection.message
+
+
+def test_a_purchase_may_carry_an_unknown_field_named_original() -> None:
+    raw = orjson.dumps(purchase([line(1000)], original=5))
+    assert not isinstance(decode_event(raw), events.Rejection)
 
 
 def test_too_large() -> None:

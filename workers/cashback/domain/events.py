@@ -7,6 +7,7 @@ Every rejection has a stable code and a message that names the field, never its 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Final, NamedTuple
@@ -26,6 +27,14 @@ INVALID_JSON: Final = "invalid_json"
 SCHEMA_VIOLATION: Final = "schema_violation"
 REFUND_MISMATCH: Final = "refund_mismatch"
 ERROR_CODES: Final = (TOO_LARGE, EMPTY, INVALID_JSON, SCHEMA_VIOLATION, REFUND_MISMATCH)
+
+# The timestamp form of the schemas' "date-time". msgspec's datetime decoding also takes
+# near forms (a space for `T`, `+0300`), which the contract refuses: checked after it.
+RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+NOT_RFC3339: Final = "not an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SS with Z or a ±HH:MM offset)"
 
 Id = Annotated[str, Meta(min_length=1, max_length=128)]
 Text = Annotated[str, Meta(max_length=128)]
@@ -136,6 +145,21 @@ class RefundAmounts:
 _decoder: Final = msgspec.json.Decoder(Event)
 
 
+# The timestamps of an event as written (the typed decode keeps only their values). Read
+# only after the typed decode succeeded, so these fields are there and are strings.
+class _Stamp(Struct):
+    occurred_at: str
+
+
+class _RefundStamps(Struct):
+    occurred_at: str
+    original: _Stamp
+
+
+_purchase_stamps: Final = msgspec.json.Decoder(_Stamp)
+_refund_stamps: Final = msgspec.json.Decoder(_RefundStamps)
+
+
 class CheckedRefund(NamedTuple):
     """A refund that adds up, with the amounts its pricing needs (worked out once)."""
 
@@ -173,11 +197,18 @@ def decode(
     if event.occurred_at.tzinfo is None:
         return _naive("$.occurred_at")
     if isinstance(event, Purchase):
+        if not RFC3339.match(_purchase_stamps.decode(raw).occurred_at):
+            return _not_rfc3339("$.occurred_at")
         if sum([line.amount_minor for line in event.lines]) > MAX_MINOR:
             return _too_much("$.lines")
     else:
         if event.original.occurred_at.tzinfo is None:
             return _naive("$.original.occurred_at")
+        stamps = _refund_stamps.decode(raw)
+        if not RFC3339.match(stamps.occurred_at):
+            return _not_rfc3339("$.occurred_at")
+        if not RFC3339.match(stamps.original.occurred_at):
+            return _not_rfc3339("$.original.occurred_at")
         if sum([line.amount_minor for line in event.original.lines]) > MAX_MINOR:
             return _too_much("$.original.lines")
         amounts = refund_amounts(event)
@@ -190,6 +221,10 @@ def decode(
 def _too_much(path: str) -> Rejection:
     # Every sum the worker writes must stay an integer any JSON reader keeps exactly.
     return Rejection(SCHEMA_VIOLATION, f"the lines add up to more than {MAX_MINOR} - at `{path}`")
+
+
+def _not_rfc3339(path: str) -> Rejection:
+    return Rejection(SCHEMA_VIOLATION, f"{NOT_RFC3339} - at `{path}`")
 
 
 def _naive(path: str) -> Rejection:

@@ -17,7 +17,7 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
-from cashback.domain.events import Currency, Mcc
+from cashback.domain.events import NOT_RFC3339, RFC3339, Currency, Mcc
 from cashback.domain.money import MAX_MINOR, PERCENT_PATTERN
 
 Name = Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9._-]{0,63}\\Z")]
@@ -142,12 +142,18 @@ def convert_document(raw: Any) -> RuleSetDoc:
     """Check structure and types; the first structural problem is reported with its place."""
     if not isinstance(raw, dict):
         raise RuleSetError([Problem("", "a rule set document must be a mapping")])
+    written = raw.get("effective_from")
+    if isinstance(written, str) and not RFC3339.match(written) and not _NAIVE.match(written):
+        # A naive time is refused when compiled ("needs a UTC offset"); an unquoted YAML
+        # timestamp arrives as a datetime, in YAML's own syntax.
+        raise RuleSetError([Problem("effective_from", NOT_RFC3339)])
     try:
         return msgspec.convert(raw, RuleSetDoc, strict=True)
     except msgspec.ValidationError as exc:
         raise RuleSetError([_structural_problem(str(exc), raw)]) from None
 
 
+_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?\Z")
 _PATH_RE = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$")
 _RULE_INDEX_RE = re.compile(r"^\.rules\[(\d+)\]")
 
