@@ -8,8 +8,10 @@
 5. waits until the worker's group has committed every input offset;
 6. reads the output topics with a read_committed consumer;
 7. stops the worker with SIGTERM (it must exit 0);
-8. prices the same events offline with the same `Engine`, prints the summary and checks it
-   byte for byte against what the worker wrote; then stops the broker it started.
+8. prices the same events offline with the Python reference `Engine`, prints the summary
+   and checks it byte for byte against what the worker wrote (the worker runs the native
+   engine when it is built, so this also checks the two engines agree); then stops the
+   broker it started.
 
 Nothing is left running, even on Ctrl-C or an error. Exit code 0 means every figure matched.
 
@@ -46,6 +48,7 @@ from cashback.devtools.local_kafka import LocalBroker, LocalKafkaError, start_br
 from cashback.devtools.sample_stream import PURCHASE, REFUND, generate
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import ACCRUALS, OUTCOME_NAMES, Engine
+from cashback.domain.native_engine import native_module
 from cashback.rulefiles import RuleSetFilesError, load_catalog, rule_files
 
 ENV_BOOTSTRAP: Final = "KAFKA_BOOTSTRAP_SERVERS"
@@ -539,7 +542,8 @@ class Demo:
         self.say("  the worker finished its batch, committed and exited 0")
 
         # After the worker stopped, so this does not compete with it for the CPU.
-        self.begin("pricing the same events offline for the cross-check")
+        ran = "native" if native_module() is not None else "Python"
+        self.begin(f"pricing the events offline with the Python engine (the worker ran: {ran})")
         offline, kinds = offline_tally(options, catalog)
 
         outcomes = outcomes_from_outputs(written, produced)
