@@ -284,3 +284,17 @@ def test_the_native_differential_script_passes() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_a_catalog_the_native_engine_refuses_is_priced_by_python() -> None:
+    class Refusing:
+        class Engine:
+            def __init__(self, *_: object) -> None:
+                raise ValueError("unknown spec key `future`")
+
+    catalog = Catalog.of([ruleset([rule(pay={"percent": "1"})])])
+    engine = NativeEngine(catalog, module=Refusing)  # type: ignore[arg-type]
+    raw = orjson.dumps(purchase([line(10_000)]))
+    assert engine.native_error == "unknown spec key `future`"
+    assert engine.handle(raw).outputs == Engine(catalog).handle(raw).outputs
+    assert engine.declined == 1

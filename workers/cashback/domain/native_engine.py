@@ -49,7 +49,15 @@ def native_module() -> ModuleType | None:
 class NativeEngine:
     """`Engine.handle` with the common case done natively; same answers, byte for byte."""
 
-    __slots__ = ("_catalog", "_native", "_native_class", "_python", "declined", "max_event_bytes")
+    __slots__ = (
+        "_catalog",
+        "_native",
+        "_native_class",
+        "_python",
+        "declined",
+        "max_event_bytes",
+        "native_error",
+    )
 
     def __init__(
         self,
@@ -66,6 +74,7 @@ class NativeEngine:
         self._native_class = found.Engine
         self.max_event_bytes = max_event_bytes
         self.declined = 0  # events the native engine left to Python (bad input, rare forms)
+        self.native_error: str | None = None
         self.catalog = catalog
 
     @property
@@ -74,13 +83,21 @@ class NativeEngine:
 
     @catalog.setter
     def catalog(self, catalog: Catalog) -> None:
-        native = self._native_class(export_catalog(catalog, self.max_event_bytes), Output, Tally)
+        """Swap catalogs. Should the native engine refuse one (a bug: the spec comes from our
+        own exporter), that catalog is priced by Python and `native_error` says why."""
+        spec = export_catalog(catalog, self.max_event_bytes)
+        try:
+            self._native = self._native_class(spec, Output, Tally)
+            self.native_error = None
+        except ValueError as exc:
+            self._native = None
+            self.native_error = str(exc)
         self._python = Engine(catalog, self.max_event_bytes)
-        self._native = native
         self._catalog = catalog
 
     def handle(self, raw: bytes | None) -> Handled:
-        found = self._native.handle(raw) if raw else None
+        native = self._native
+        found = native.handle(raw) if raw and native is not None else None
         if found is None:
             self.declined += 1
             return self._python.handle(raw)

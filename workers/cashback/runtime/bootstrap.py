@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.native_engine import EngineMode, make_engine
+from cashback.domain.native_engine import EngineMode, NativeEngine, make_engine
 from cashback.rulefiles import RuleSetFilesError, load_catalog
 from cashback.runtime import logs
 from cashback.runtime.alo import AtLeastOnceDelivery
@@ -118,6 +118,16 @@ def _serve(
                 return EXIT_OK
             engine.catalog = loaded
             metrics.show_catalog(loaded)
+        problem = getattr(engine, "native_error", None)
+        log.info(
+            "pricing engine",
+            extra=fields(engine="native" if isinstance(engine, NativeEngine) else "python"),
+        )
+        if problem:
+            log.warning(
+                "the native engine refused the catalog; the Python engine prices it",
+                extra=fields(error=problem),
+            )
         if not engine.catalog.all():
             log.warning("no rule sets loaded: every purchase is not eligible until one arrives")
 

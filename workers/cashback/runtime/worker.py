@@ -100,6 +100,12 @@ class Worker:
             catalog = self._rules_feed.poll(self._engine.catalog)
             if catalog is not self._engine.catalog:
                 self._engine.catalog = catalog
+                problem = getattr(self._engine, "native_error", None)
+                if problem:
+                    self._log.warning(
+                        "the native engine refused the new catalog; the Python engine prices it",
+                        extra=fields(error=problem),
+                    )
 
     def poll(self) -> list[Record]:
         # What is already fetched, without waiting; only when nothing is, wait for the next
