@@ -211,6 +211,32 @@ def test_mutated_events_agree(data: st.DataObject) -> None:
     CheckedEngine(Catalog.of([EVERY_CONDITION])).handle(raw)
 
 
+_INTERESTING_BYTES = st.sampled_from(
+    [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b" ", b"0", b"9", b"-", b".", b"e",
+     b"n", b"t", b"u", b"\x00", b"\x1f", b"\x7f", b"\xc3", b"\xa9", b"\xff", b"Z", b"T"]
+)  # fmt: skip
+
+
+@needs_native
+@settings(max_examples=int(os.environ.get("NATIVE_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.data())
+def test_byte_level_mutations_agree(data: st.DataObject) -> None:
+    """Bytes of a valid event replaced, inserted or cut: a second JSON reader must refuse
+    (decline) whatever the Python decoder refuses, and agree on the rest."""
+    raw = bytearray(orjson.dumps(data.draw(st.sampled_from(_valid_events()))))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        edit = data.draw(st.sampled_from(["replace", "insert", "cut"]))
+        if edit == "cut":
+            del raw[at : at + data.draw(st.integers(1, 8))]
+        else:
+            byte = data.draw(_INTERESTING_BYTES)
+            raw[at : at + (edit == "replace")] = byte
+        if not raw:
+            return
+    CheckedEngine(Catalog.of([EVERY_CONDITION])).handle(bytes(raw))
+
+
 @needs_native
 @settings(max_examples=200, deadline=None)
 @given(
