@@ -16,7 +16,7 @@ mod time;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 
 use crate::spec::Catalog;
 
@@ -38,6 +38,9 @@ struct Engine {
     cel: cel::Context<'static>,
     output_cls: Py<PyAny>,
     tally_cls: Py<PyAny>,
+    /// `tuple.__new__`: builds a named tuple from its fields without running the class's
+    /// Python-level `__new__` (the classes are plain NamedTuples, checked in `new`).
+    tuple_new: Py<PyAny>,
     names: Names,
 }
 
@@ -51,6 +54,20 @@ impl Engine {
         tally_cls: Py<PyAny>,
     ) -> PyResult<Self> {
         let catalog = Catalog::parse(spec).map_err(PyValueError::new_err)?;
+        let tuple_type = py.get_type::<PyTuple>();
+        for cls in [&output_cls, &tally_cls] {
+            let is_tuple = cls
+                .bind(py)
+                .cast::<PyType>()
+                .map(|t| t.is_subclass(&tuple_type).unwrap_or(false))
+                .unwrap_or(false);
+            if !is_tuple {
+                return Err(PyValueError::new_err(
+                    "output_cls and tally_cls must be NamedTuples",
+                ));
+            }
+        }
+        let tuple_new = tuple_type.getattr("__new__")?.unbind();
         let intern = |s: &str| PyString::intern(py, s).unbind();
         let mut rulesets = Vec::with_capacity(catalog.rulesets.len());
         for rs in &catalog.rulesets {
@@ -73,6 +90,7 @@ impl Engine {
             cel: cel::Context::default(),
             output_cls,
             tally_cls,
+            tuple_new,
             names,
         })
     }
@@ -110,6 +128,8 @@ impl Engine {
 impl Engine {
     fn build<'py>(&self, py: Python<'py>, h: engine::Handled<'_>) -> PyResult<Bound<'py, PyTuple>> {
         let n = &self.names;
+        let new = self.tuple_new.bind(py);
+        let (output_cls, tally_cls) = (self.output_cls.bind(py), self.tally_cls.bind(py));
         let key = PyBytes::new(py, h.customer_id.as_bytes());
         let outputs = PyList::empty(py);
         for o in &h.outputs {
@@ -119,25 +139,34 @@ impl Engine {
                 (&n.accruals, &n.accrual_schema)
             };
             let value = PyBytes::new(py, &o.value);
-            let item =
-                self.output_cls
-                    .bind(py)
-                    .call1((dest.bind(py), &key, value, schema.bind(py)))?;
-            outputs.append(item)?;
+            let fields = PyTuple::new(
+                py,
+                [
+                    dest.bind(py).as_any(),
+                    key.as_any(),
+                    value.as_any(),
+                    schema.bind(py).as_any(),
+                ],
+            )?;
+            outputs.append(new.call1((output_cls, fields))?)?;
         }
         let currency = PyString::new(py, h.currency);
         let tallies = PyList::empty(py);
         for t in &h.tallies {
             let (name, version) = &n.rulesets[t.ruleset];
             let kind = if t.reversal { &n.reversal } else { &n.accrual };
-            let item = self.tally_cls.bind(py).call1((
-                &currency,
-                name.bind(py),
-                version.bind(py),
-                kind.bind(py),
-                t.amount,
-            ))?;
-            tallies.append(item)?;
+            let amount = t.amount.into_pyobject(py)?;
+            let fields = PyTuple::new(
+                py,
+                [
+                    currency.as_any(),
+                    name.bind(py).as_any(),
+                    version.bind(py),
+                    kind.bind(py).as_any(),
+                    amount.as_any(),
+                ],
+            )?;
+            tallies.append(new.call1((tally_cls, fields))?)?;
         }
         PyTuple::new(
             py,
