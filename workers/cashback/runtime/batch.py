@@ -52,12 +52,9 @@ class Routes:
     notifications: str
     dlq: str
 
-    def topic_for(self, destination: str) -> str:
-        if destination == ACCRUALS:
-            return self.accruals
-        if destination == NOTIFICATIONS:
-            return self.notifications
-        raise ValueError(f"unknown output destination {destination!r}")
+    def by_destination(self) -> dict[str, str]:
+        """The topic of each engine output destination (ACCRUALS, NOTIFICATIONS)."""
+        return {ACCRUALS: self.accruals, NOTIFICATIONS: self.notifications}
 
 
 class ProduceRequest(NamedTuple):
@@ -102,8 +99,8 @@ def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> Pr
     consumed: dict[str, int] = {}
     tallies: list[Tally] = []
     purchases: dict[str, int] = {}
-    latest = -1
-    topics = {ACCRUALS: routes.accruals, NOTIFICATIONS: routes.notifications}
+    latest: int | None = None
+    topics = routes.by_destination()
     for record in records:
         handled = handle_safely(engine, record.value())
         outcomes[handled.outcome] += 1
@@ -129,7 +126,7 @@ def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> Pr
                 purchases.get(handled.currency, 0) + handled.purchase_minor
             )
         moment = handled.event_time_us
-        if moment is not None and moment > latest:
+        if moment is not None and (latest is None or moment > latest):
             latest = moment
     _fold(
         stats,
@@ -151,7 +148,7 @@ def _fold(
     consumed: dict[str, int],
     tallies: list[Tally],
     purchases: dict[str, int],
-    latest: int,
+    latest: int | None,
 ) -> None:
     """The batch's local tallies into `stats`, once per batch."""
     stats.events = sum(outcomes)
@@ -167,8 +164,7 @@ def _fold(
         else:
             stats.reversed_minor[key] -= amount
     stats.purchase_minor.update(purchases)
-    if latest >= 0:
-        stats.latest_event_us = latest
+    stats.latest_event_us = latest
 
 
 def handle_safely(engine: Pricer, value: bytes | None) -> Handled:
