@@ -10,7 +10,7 @@ read from `zoneinfo` (the same source the Python engine uses) between `ZONE_VALI
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from cashback.domain.conditions import (
     LocalTime,
     OneOf,
 )
+from cashback.domain.engine import event_time_us
 from cashback.domain.money import Percent
 from cashback.domain.rules import Payout, Rule, RuleSet
 
@@ -60,7 +61,7 @@ def export_catalog(catalog: Catalog, max_event_bytes: int) -> bytes:
     exported = [_ruleset(ruleset, zones) for ruleset in rulesets]
     spec = {
         "max_event_bytes": max_event_bytes,
-        "starts_us": [_epoch_us(start) for start in starts],
+        "starts_us": [event_time_us(start) for start in starts],
         "in_force": [[index[id(ruleset)] for ruleset in found] for found in in_force],
         "zones": [{"key": zone.key, "transitions": offset_table(zone.key)} for zone in zones],
         "zone_valid_from": ZONE_VALID_FROM,
@@ -146,13 +147,6 @@ def _ratio(percent: Percent | None) -> list[int] | None:
 
 def _pair(percent: Percent) -> list[int]:
     return [percent.numerator, percent.denominator]
-
-
-def _epoch_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @lru_cache(maxsize=64)
