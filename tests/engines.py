@@ -16,14 +16,13 @@ from types import ModuleType
 from typing import Any, Final
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine, Handled, Outcome, Output, Tally
+from cashback.domain.engine import Engine, Handled, Output, Tally
 from cashback.domain.events import MAX_EVENT_BYTES
-from cashback.domain.native_engine import native_module
+from cashback.domain.native_engine import NATIVE_OUTCOMES, native_module
 from cashback.domain.native_spec import export_catalog
 
 NATIVE: Final[ModuleType | None] = native_module()
 NATIVE_REQUIRED: Final = os.environ.get("CASHBACK_REQUIRE_NATIVE") == "1"
-_OUTCOMES: Final = (Outcome.ACCRUED, Outcome.REVERSED, Outcome.NOT_ELIGIBLE)
 
 
 def native_raw(catalog: Catalog, max_event_bytes: int = MAX_EVENT_BYTES) -> Any:
@@ -38,7 +37,7 @@ def assert_same(reference: Handled, native: tuple[Any, ...], raw: bytes | None) 
     outcome, outputs, tallies, event_id, currency, purchase_minor, event_us = native
     where = f"input {raw[:300]!r}" if raw else "empty input"
     assert reference.rejection is None, f"native accepted what Python refuses: {where}"
-    assert _OUTCOMES[outcome] == reference.outcome, where
+    assert NATIVE_OUTCOMES[outcome] == reference.outcome, where
     assert [tuple(o) for o in outputs] == [tuple(o) for o in reference.outputs], where
     assert all(type(o) is Output for o in outputs), where
     assert [tuple(t) for t in tallies] == [tuple(t) for t in reference.tallies], where

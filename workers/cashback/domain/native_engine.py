@@ -23,7 +23,8 @@ from cashback.domain.native_spec import export_catalog
 
 EngineMode = Literal["auto", "native", "python"]
 ENGINE_MODES: Final = ("auto", "native", "python")
-_OUTCOMES: Final = (Outcome.ACCRUED, Outcome.REVERSED, Outcome.NOT_ELIGIBLE)
+# What the native engine's outcome numbers mean.
+NATIVE_OUTCOMES: Final = (Outcome.ACCRUED, Outcome.REVERSED, Outcome.NOT_ELIGIBLE)
 
 
 class Pricer(Protocol):
@@ -103,7 +104,7 @@ class NativeEngine:
             return self._python.handle(raw)
         outcome, outputs, tallies, event_id, currency, purchase_minor, event_us = found
         return Handled(
-            _OUTCOMES[outcome],
+            NATIVE_OUTCOMES[outcome],
             outputs=outputs,
             tallies=tallies,
             event_id=event_id,
