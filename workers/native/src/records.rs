@@ -97,6 +97,12 @@ fn key(out: &mut Vec<u8>, k: &[u8]) {
     out.extend_from_slice(b"\":");
 }
 
+/// `,"k":`: the key of every field after an object's first.
+fn next_key(out: &mut Vec<u8>, k: &[u8]) {
+    out.push(b',');
+    key(out, k);
+}
+
 fn opt_time(out: &mut Vec<u8>, t: &Option<DateTime>) {
     match t {
         Some(t) => {
@@ -138,35 +144,25 @@ impl Accrual<'_> {
         o.push(b'{');
         key(&mut o, b"accrual_id");
         write_str(&mut o, &self.accrual_id);
-        o.push(b',');
-        key(&mut o, b"kind");
+        next_key(&mut o, b"kind");
         write_str(&mut o, self.kind);
-        o.push(b',');
-        key(&mut o, b"event_id");
+        next_key(&mut o, b"event_id");
         write_str(&mut o, self.event_id);
-        o.push(b',');
-        key(&mut o, b"purchase_id");
+        next_key(&mut o, b"purchase_id");
         write_str(&mut o, self.purchase_id);
-        o.push(b',');
-        key(&mut o, b"customer_id");
+        next_key(&mut o, b"customer_id");
         write_str(&mut o, self.customer_id);
-        o.push(b',');
-        key(&mut o, b"ruleset");
+        next_key(&mut o, b"ruleset");
         write_str(&mut o, self.ruleset);
-        o.push(b',');
-        key(&mut o, b"ruleset_version");
+        next_key(&mut o, b"ruleset_version");
         write_int(&mut o, self.ruleset_version);
-        o.push(b',');
-        key(&mut o, b"currency");
+        next_key(&mut o, b"currency");
         write_str(&mut o, self.currency);
-        o.push(b',');
-        key(&mut o, b"amount_minor");
+        next_key(&mut o, b"amount_minor");
         write_int(&mut o, self.amount);
-        o.push(b',');
-        key(&mut o, b"base_minor");
+        next_key(&mut o, b"base_minor");
         write_int(&mut o, self.base);
-        o.push(b',');
-        key(&mut o, b"rules");
+        next_key(&mut o, b"rules");
         o.push(b'[');
         for (i, r) in self.rules.iter().enumerate() {
             if i > 0 {
@@ -175,26 +171,20 @@ impl Accrual<'_> {
             o.push(b'{');
             key(&mut o, b"id");
             write_str(&mut o, r.id);
-            o.push(b',');
-            key(&mut o, b"base_minor");
+            next_key(&mut o, b"base_minor");
             write_int(&mut o, r.base);
-            o.push(b',');
-            key(&mut o, b"amount_minor");
+            next_key(&mut o, b"amount_minor");
             write_int(&mut o, r.amount);
             o.push(b'}');
         }
         o.push(b']');
-        o.push(b',');
-        key(&mut o, b"status");
+        next_key(&mut o, b"status");
         write_str(&mut o, self.status);
-        o.push(b',');
-        key(&mut o, b"occurred_at");
+        next_key(&mut o, b"occurred_at");
         opt_time(&mut o, &Some(self.occurred_at));
-        o.push(b',');
-        key(&mut o, b"available_at");
+        next_key(&mut o, b"available_at");
         opt_time(&mut o, &Some(self.available_at));
-        o.push(b',');
-        key(&mut o, b"expires_at");
+        next_key(&mut o, b"expires_at");
         opt_time(&mut o, &self.expires_at);
         o.push(b'}');
         o
@@ -211,40 +201,30 @@ impl Accrual<'_> {
         o.push(b'{');
         key(&mut o, b"notification_id");
         write_str(&mut o, &notification_id(&self.accrual_id, template));
-        o.push(b',');
-        key(&mut o, b"template");
+        next_key(&mut o, b"template");
         write_str(&mut o, template);
-        o.push(b',');
-        key(&mut o, b"customer_id");
+        next_key(&mut o, b"customer_id");
         write_str(&mut o, self.customer_id);
-        o.push(b',');
-        key(&mut o, b"locale");
+        next_key(&mut o, b"locale");
         match locale {
             Some(l) => write_str(&mut o, l),
             None => o.extend_from_slice(b"null"),
         }
-        o.push(b',');
-        key(&mut o, b"accrual_id");
+        next_key(&mut o, b"accrual_id");
         write_str(&mut o, &self.accrual_id);
-        o.push(b',');
-        key(&mut o, b"kind");
+        next_key(&mut o, b"kind");
         write_str(&mut o, self.kind);
-        o.push(b',');
-        key(&mut o, b"params");
+        next_key(&mut o, b"params");
         o.push(b'{');
         key(&mut o, b"amount_minor");
         write_int(&mut o, self.amount);
-        o.push(b',');
-        key(&mut o, b"currency");
+        next_key(&mut o, b"currency");
         write_str(&mut o, self.currency);
-        o.push(b',');
-        key(&mut o, b"available_at");
+        next_key(&mut o, b"available_at");
         opt_time(&mut o, &Some(self.available_at));
-        o.push(b',');
-        key(&mut o, b"expires_at");
+        next_key(&mut o, b"expires_at");
         opt_time(&mut o, &self.expires_at);
-        o.push(b',');
-        key(&mut o, b"descriptions");
+        next_key(&mut o, b"descriptions");
         o.push(b'[');
         for (i, d) in descriptions.iter().enumerate() {
             if i > 0 {
