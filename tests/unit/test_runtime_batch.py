@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from cashback.domain.catalog import Catalog
-from cashback.domain.engine import Engine, Handled
+from cashback.domain.engine import ACCRUALS, Engine, Handled, Outcome, Output, Tally
 from cashback.domain.rules import parse_ruleset
 from cashback.runtime.batch import Routes, find_header, price_batch
 from engines import CheckedEngine
@@ -148,3 +148,39 @@ def test_a_record_the_engine_fails_on_is_dead_lettered_not_fatal(engine: Checked
     assert headers["error.code"] == b"internal_error"
     assert b"ZeroDivisionError" in headers["error.message"]
     assert priced.stats.dead_letters == {"internal_error": 1}
+
+
+def test_each_earning_rule_set_gets_the_order_total_as_its_base() -> None:
+
+    class Priced:
+        def handle(self, _raw: bytes | None) -> Handled:
+            tallies = [
+                Tally("RUB", "retail", 2, "accrual", 500),
+                Tally("RUB", "black-friday", 1, "accrual", 900),
+            ]
+            outputs = [Output(ACCRUALS, b"k", b"{}", "accrual.v1")] * 2
+            return Handled(
+                Outcome.ACCRUED,
+                outputs=outputs,
+                tallies=tallies,
+                event_id="e",
+                currency="RUB",
+                purchase_minor=10_000,
+            )
+
+    class One:
+        def topic(self) -> str: return "purchases"  # fmt: skip
+
+        def partition(self) -> int: return 0  # fmt: skip
+
+        def offset(self) -> int: return 0  # fmt: skip
+
+        def key(self) -> bytes: return b"k"  # fmt: skip
+
+        def value(self) -> bytes: return b"{}"  # fmt: skip
+
+        def headers(self) -> None: return None  # fmt: skip
+
+    stats = price_batch(Priced(), [One(), One()], Routes("a", "n", "d")).stats  # type: ignore[arg-type]
+    assert stats.earning_minor == {("RUB", "retail", 2): 20_000, ("RUB", "black-friday", 1): 20_000}
+    assert stats.purchase_minor == {"RUB": 20_000}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from cashback.domain.catalog import Catalog
@@ -134,3 +135,19 @@ def test_consumer_lag_from_librdkafka_statistics() -> None:
         }
     }
     assert consumer_lags(orjson.dumps(statistics)) == {("in", 0): 10, ("in", 1): 30}
+
+
+def test_earning_purchase_base_and_committed_offsets(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+
+    metrics.record_batch(stats(earning_minor=Counter({("RUB", "retail", 2): 35_000})), 0.01)
+    labels = {"currency": "RUB", "ruleset": "retail", "version": "2"}
+    assert value(registry, "cashback_earning_purchase_amount_minor_total", **labels) == 35_000
+    metrics.show_committed([TopicPartition("purchases", 0, 42), TopicPartition("purchases", 1)])
+    assert value(registry, "cashback_committed_offset", topic="purchases", partition="0") == 42
+    assert value(registry, "cashback_committed_offset", topic="purchases", partition="1") is None
+    metrics.forget_partitions([TopicPartition("purchases", 0)])
+    assert value(registry, "cashback_committed_offset", topic="purchases", partition="0") is None
+    metrics.expect_rule_refusals(["invalid"])
+    assert value(registry, "cashback_rule_documents_refused_total", reason="invalid") == 0

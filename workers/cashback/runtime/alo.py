@@ -75,6 +75,7 @@ class AtLeastOnceDelivery:
             return
         try:
             self._consumer.commit(offsets=positions, asynchronous=False)
+            self._metrics.show_committed(positions)
         except KafkaException as exc:
             # The outputs are written; the next commit covers these offsets, and if the
             # partitions moved, their new owner repeats some identical outputs.

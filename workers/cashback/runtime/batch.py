@@ -76,6 +76,8 @@ class BatchStats:
     payout_minor: Counter[AccrualKey] = field(default_factory=Counter)  # amounts > 0
     reversed_minor: Counter[AccrualKey] = field(default_factory=Counter)  # -amounts < 0
     purchase_minor: Counter[str] = field(default_factory=Counter)  # by currency
+    # Order totals of the purchases that earned, by (currency, ruleset, version).
+    earning_minor: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     written: Counter[str] = field(default_factory=Counter)  # by output topic
     latest_event_us: int | None = None  # the newest event time, UTC epoch microseconds
 
@@ -99,6 +101,7 @@ def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> Pr
     consumed: dict[str, int] = {}
     tallies: list[Tally] = []
     purchases: dict[str, int] = {}
+    earning: dict[tuple[str, str, int], int] = {}
     latest: int | None = None
     topics = routes.by_destination()
     for record in records:
@@ -121,6 +124,10 @@ def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> Pr
                     ProduceRequest(topics[output.destination], output.key, output.value, headers)
                 )
             tallies += handled.tallies
+            if handled.purchase_minor:  # an accrued purchase: its total is each rule set's base
+                for tally in handled.tallies:
+                    earned = (tally[0], tally[1], tally[2])
+                    earning[earned] = earning.get(earned, 0) + handled.purchase_minor
         if handled.purchase_minor and handled.currency is not None:
             purchases[handled.currency] = (
                 purchases.get(handled.currency, 0) + handled.purchase_minor
@@ -136,6 +143,7 @@ def price_batch(engine: Pricer, records: Sequence[Record], routes: Routes) -> Pr
         purchases=purchases,
         latest=latest,
     )
+    stats.earning_minor.update(earning)
     for found in requests:
         stats.written[found.topic] += 1
     return PricedBatch(requests, stats)

@@ -90,6 +90,7 @@ class TransactionalDelivery:
         except KafkaException as exc:
             self._fail(exc.args[0], exc)
         self._metrics.count_transaction(COMMITTED)
+        self._metrics.show_committed(positions)
 
     def _fail(self, error: Any, exc: KafkaException) -> NoReturn:
         """A transaction call failed: abort and retry the batch if the client says the

@@ -9,7 +9,7 @@ customer, purchase or event.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Final
 
 from prometheus_client import (
@@ -33,6 +33,7 @@ ABORTED: Final = "aborted"
 BATCH_SECONDS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_EVENTS: Final = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 ACCRUAL_LABELS: Final = ("currency", "ruleset", "version", "kind")
+EARNING_LABELS: Final = ("currency", "ruleset", "version")
 
 
 class Metrics:
@@ -46,6 +47,7 @@ class Metrics:
         self._clock = clock
         self._children: dict[tuple[int, Hashable], Any] = {}
         self._lag_labels: set[tuple[str, str]] = set()
+        self._committed_labels: set[tuple[str, str]] = set()
         self._ruleset_names: set[str] = set()
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
@@ -81,6 +83,13 @@ class Metrics:
             "Order totals of valid purchases seen, in minor units",
             ("currency",),
         )
+        # The finance guard's base: payout over the totals of the orders that earned from
+        # the same rule set version (docs/decisions.md, "Effective cashback rate").
+        self.earning_purchases = counter(
+            "cashback_earning_purchase_amount_minor_total",
+            "Order totals of purchases that earned cashback from a rule set version, minor units",
+            EARNING_LABELS,
+        )
         self.written = counter(
             "cashback_records_written_total", "Records written, by output topic", ("topic",)
         )
@@ -103,6 +112,11 @@ class Metrics:
         self.consumer_lag = gauge(
             "cashback_consumer_lag",
             "Records behind the partition end, from librdkafka statistics",
+            ("topic", "partition"),
+        )
+        self.committed_offset = gauge(
+            "cashback_committed_offset",
+            "Next input offset committed with a batch's outputs, per assigned partition",
             ("topic", "partition"),
         )
         self.transactions = counter(
@@ -172,6 +186,8 @@ class Metrics:
             self._child(self.reversed, _accrual_labels(key)).inc(amount)
         for currency, amount in stats.purchase_minor.items():
             self._child(self.purchases, (currency,)).inc(amount)
+        for (currency, ruleset, version), amount in stats.earning_minor.items():
+            self._child(self.earning_purchases, (currency, ruleset, str(version))).inc(amount)
         for topic, n in stats.written.items():
             self._child(self.written, (topic,)).inc(n)
         self.batch_seconds.observe(seconds)
@@ -194,6 +210,28 @@ class Metrics:
 
     def count_rule_refusal(self, reason: str) -> None:
         self._child(self.rule_refusals, (reason,)).inc()
+
+    def expect_rule_refusals(self, reasons: Iterable[str]) -> None:
+        """Zero series for each reason, so increase() sees the first refusal too."""
+        for reason in reasons:
+            self._child(self.rule_refusals, (reason,))
+
+    def show_committed(self, offsets: Iterable[Any]) -> None:
+        """The offsets just committed (TopicPartitions, once per batch); the alert on no
+        progress compares them with the lag. Partitions no longer committed here go away."""
+        current = {(tp.topic, str(tp.partition)): tp.offset for tp in offsets if tp.offset >= 0}
+        for labels, offset in current.items():
+            self._child(self.committed_offset, labels).set(offset)
+        self._committed_labels |= current.keys()
+
+    def forget_partitions(self, partitions: Iterable[Any]) -> None:
+        """Revoked or lost partitions: their committed offset is someone else's now."""
+        for tp in partitions:
+            labels = (tp.topic, str(tp.partition))
+            if labels in self._committed_labels:
+                self._committed_labels.discard(labels)
+                self._children.pop((id(self.committed_offset), labels), None)
+                self.committed_offset.remove(*labels)
 
     def show_catalog(self, catalog: Catalog) -> None:
         """Versions loaded per rule set; names no longer present are removed."""

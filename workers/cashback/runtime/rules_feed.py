@@ -73,6 +73,7 @@ class RulesFeed:
         self._consumer = consumer
         self._topic = topic
         self._metrics = metrics
+        metrics.expect_rule_refusals((INVALID, KEY_MISMATCH, CONFLICT))
         self._log = log
 
     def catch_up(

@@ -167,10 +167,12 @@ class Worker:
 
     def on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
         self._delivery.abandon()
+        self._metrics.forget_partitions(partitions)
         self._log.info("partitions revoked", extra=fields(partitions=_names(partitions)))
 
     def on_lost(self, _consumer: Any, partitions: list[Any]) -> None:
         self._delivery.abandon()
+        self._metrics.forget_partitions(partitions)
         self._log.warning("partitions lost", extra=fields(partitions=_names(partitions)))
 
 
