@@ -50,13 +50,19 @@ fmt: install ## apply ruff format and safe fixes
 typecheck: install ## mypy --strict on workers/
 	$(BIN)/mypy --strict workers
 
-test-unit: install ## the fast tests only (no broker)
-	@bash .ci/pytest.sh -m "not kafka" $(PYTEST_ARGS)
+test-unit: install ## the fast tests only (no broker, no Kubernetes tools)
+	@bash .ci/pytest.sh -m "not kafka and not deploy" $(PYTEST_ARGS)
 
 test-kafka: install ## the broker tests only (starts a local broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 	@bash .ci/pytest.sh -m kafka $(PYTEST_ARGS)
 
-test: lint typecheck ## lint, typecheck and the whole suite, broker tests included
+deploy-tools: install ## helm, kubeconform, kwok, etcd, kube-apiserver & co. for test-deploy (built once, cached outside the tree)
+	@bash deploy/tools/install.sh $(BIN)/python
+
+test-deploy: deploy-tools ## the Helm chart and its Kubernetes checks (pytest -m deploy: helm, kubeconform, a real kube-apiserver)
+	@bash .ci/pytest.sh -m deploy $(PYTEST_ARGS)
+
+test: lint typecheck deploy-tools ## lint, typecheck and the whole suite, broker and deploy tests included
 ifeq ($(NATIVE),1)
 	cd workers/native && cargo test --release --quiet
 endif
@@ -80,4 +86,4 @@ bench: install ## benchmarks (QUICK=1 for a short run)
 clean: ## remove caches and local broker data (keeps the venv and the jars)
 	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
 
-.PHONY: help install lint fmt typecheck test-unit test-kafka test kafka-up kafka-down demo bench bench-core clean
+.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core clean
