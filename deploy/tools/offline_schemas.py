@@ -23,7 +23,9 @@ DEFINITIONS_REF = '"/api/_definitions.json'
 
 
 def copy_kubernetes(bundle: Path, version: str, out: Path) -> int:
-    source = bundle / "kubernetes_validate" / "kubernetes-json-schema" / f"v{version}.0-local-strict"
+    source = (
+        bundle / "kubernetes_validate" / "kubernetes-json-schema" / f"v{version}.0-local-strict"
+    )
     if not source.is_dir():
         raise SystemExit(f"kubernetes-validate has no schemas for {version} at {source}")
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,9 @@ def main() -> None:
     parser.add_argument("--crds", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    native = copy_kubernetes(args.kubernetes_validate, args.kubernetes_version, args.out / "kubernetes")
+    native = copy_kubernetes(
+        args.kubernetes_validate, args.kubernetes_version, args.out / "kubernetes"
+    )
     custom = convert_crds(args.crds, args.out / "crds")
     print(f"offline schemas: {native} Kubernetes {args.kubernetes_version}, {custom} CRD versions")
 

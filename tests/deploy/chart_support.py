@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from kube_cluster import BIN, TOOLS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +43,7 @@ class Rendering:
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [str(BIN / "helm"), *args], capture_output=True, text=True, timeout=120
+        [str(BIN / "helm"), *args], check=False, capture_output=True, text=True, timeout=120
     )
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -89,6 +88,7 @@ def kubeconform(manifests: str) -> subprocess.CompletedProcess[str]:
             "-",
         ],
         input=manifests,
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from kube_cluster import KubeCluster, missing_tools, running_cluster
 
 DEPLOY_TESTS = Path(__file__).resolve().parent

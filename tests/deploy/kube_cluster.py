@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -103,6 +104,20 @@ class KubeCluster:
                 raise ClusterError(
                     f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
                 )
+
+    def listening(self) -> dict[str, list[str]]:
+        """Every TCP address a process of this cluster listens on, by process name."""
+        output = subprocess.run(
+            ["ss", "-H", "-ltnp"], check=True, capture_output=True, text=True
+        ).stdout
+        pids = {str(process.popen.pid): process.name for process in self.processes}
+        found: dict[str, list[str]] = {}
+        for line in output.splitlines():
+            fields = line.split()
+            for pid in re.findall(r"pid=(\d+)", line):
+                if pid in pids:
+                    found.setdefault(pids[pid], []).append(fields[3])
+        return found
 
     def stop(self) -> None:
         """SIGTERM each process by its PID, newest first; SIGKILL what outlives 10 s."""
@@ -241,7 +256,9 @@ class KubeCluster:
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--cidr=10.244.0.0/16",
                 "--node-ip=127.0.0.1",
+                # No kwok server (port forwarding, exec): nothing of it listens anywhere.
                 "--server-address=",
+                "--node-port=0",
             ],
         )
 
@@ -254,6 +271,7 @@ class KubeCluster:
         result = subprocess.run(
             [str(BIN / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
+            check=False,
             capture_output=True,
             text=True,
             timeout=timeout,

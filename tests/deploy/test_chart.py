@@ -4,13 +4,14 @@ strict against local schemas, the broken values sets, and what each rendering mu
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
 from chart_support import (
     BROKEN,
     CHART,
@@ -22,6 +23,7 @@ from chart_support import (
     render,
 )
 from chart_support import kubeconform_report as report_of
+
 from conftest import require_tools
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yaml"
@@ -319,7 +321,7 @@ def test_network_policy_ports_follow_the_bootstrap_servers() -> None:
     assert "to" not in policy["egress"][1]
 
 
-# ------------------------------------------------------------------ one source for alerts, dashboard
+# ------------------------------------------------------------------ one source: alerts, dashboard
 
 
 def test_chart_links_to_the_one_alerts_file_and_dashboard() -> None:
@@ -371,3 +373,13 @@ def test_helm_package_carries_the_linked_files(tmp_path: Path) -> None:
         "--kube-version", "1.35.0", "-f", str(EXACTLY_ONCE_KEDA),
     ).stdout  # fmt: skip
     assert packaged == render(EXACTLY_ONCE_KEDA).text
+
+
+def test_every_value_is_documented_and_the_readme_table_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "tools" / "values_table.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr

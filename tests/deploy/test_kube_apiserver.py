@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from chart_support import BROKEN, CI_VALUES, NAMESPACE, expected_message, render
 from kube_cluster import KubeCluster
 
@@ -51,3 +50,11 @@ def test_server_refuses_broken_renderings(cluster: KubeCluster, values: Path) ->
     code, output = dry_run(cluster, render(values).text)
     assert code != 0, output
     assert expected_message(values) in output
+
+
+def test_every_control_plane_process_listens_on_loopback_only(cluster: KubeCluster) -> None:
+    listening = cluster.listening()
+    # etcd (client, peer) and the API server serve; the others serve nothing at all.
+    assert set(listening) == {"etcd", "kube-apiserver"}, listening
+    for name, addresses in listening.items():
+        assert all(address.startswith("127.0.0.1:") for address in addresses), (name, addresses)

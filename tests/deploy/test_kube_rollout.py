@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from cashback.runtime.settings_sources import resolve_settings
 from chart_support import CHART, render
 from kube_cluster import KubeCluster, wait_until
+
+from cashback.runtime.settings_sources import resolve_settings
 
 NAMESPACE = "cashback-rollout"
 STATEFULSET = "payments-cashback-accrual"
@@ -39,7 +39,12 @@ def cluster(kube_cluster: KubeCluster) -> Iterator[KubeCluster]:
     )  # fmt: skip
     manifests = render(
         VALUES,
-        ["--namespace", NAMESPACE, "--set", f"replicaCount={REPLICAS},podDisruptionBudget.enabled=true"],
+        [
+            "--namespace",
+            NAMESPACE,
+            "--set",
+            f"replicaCount={REPLICAS},podDisruptionBudget.enabled=true",
+        ],
     ).text
     kube_cluster.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=manifests)
     yield kube_cluster
@@ -51,14 +56,17 @@ def ready_nodes(cluster: KubeCluster) -> list[str]:
     return [
         node["metadata"]["name"]
         for node in nodes
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in node["status"].get("conditions", [])
+        )
     ]
 
 
 def pods(cluster: KubeCluster) -> dict[str, dict[str, Any]]:
-    items = cluster.get_json(
-        "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/instance=payments"
-    )["items"]
+    items = cluster.get_json("pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/instance=payments")[
+        "items"
+    ]
     return {pod["metadata"]["name"]: pod for pod in items}
 
 
@@ -123,9 +131,7 @@ def container_env(cluster: KubeCluster, pod: dict[str, Any]) -> dict[str, str]:
 
 def transactional_id(cluster: KubeCluster, pod: dict[str, Any]) -> str:
     """What the worker in that container would use: its own settings code on that env."""
-    settings = resolve_settings(
-        {}, container_env(cluster, pod), hostname=pod["metadata"]["name"]
-    )
+    settings = resolve_settings({}, container_env(cluster, pod), hostname=pod["metadata"]["name"])
     assert settings.processing_guarantee == "exactly_once"
     return settings.transactional_id
 
