@@ -95,6 +95,7 @@ if [[ ! -f $TOOLS_DIR/schemas/.complete ]]; then
 		--kubernetes-validate "$TOOLS_DIR/kubernetes-validate" \
 		--kubernetes-version "$KUBERNETES_SCHEMA_VERSION" \
 		--crds "$TOOLS_DIR/crds" --out "$TOOLS_DIR/schemas"
+	rm -rf "$TOOLS_DIR/kubernetes-validate" # every version's schemas; one is kept
 	touch "$TOOLS_DIR/schemas/.complete"
 fi
 say "tools ready in $BIN"

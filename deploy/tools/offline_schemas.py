@@ -22,6 +22,15 @@ import yaml
 DEFINITIONS_REF = '"/api/_definitions.json'
 
 
+class CrdLoader(yaml.SafeLoader):
+    """PyYAML reads a plain `=` as YAML 1.1's `value` tag; in CRDs it is just the string."""
+
+
+CrdLoader.add_constructor(
+    "tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node)
+)
+
+
 def copy_kubernetes(bundle: Path, version: str, out: Path) -> int:
     source = (
         bundle / "kubernetes_validate" / "kubernetes-json-schema" / f"v{version}.0-local-strict"
@@ -57,7 +66,7 @@ def strict(schema: Any) -> Any:
 def convert_crds(crds: Path, out: Path) -> int:
     count = 0
     for path in sorted(crds.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for document in yaml.load_all(path.read_text(encoding="utf-8"), Loader=CrdLoader):
             if not document or document.get("kind") != "CustomResourceDefinition":
                 continue
             spec = document["spec"]

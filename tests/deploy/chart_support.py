@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from collections.abc import Sequence
@@ -66,6 +67,12 @@ def template_args(values: Path, extra: Sequence[str] = ()) -> list[str]:
 
 
 def render(values: Path, extra: Sequence[str] = ()) -> Rendering:
+    return _render(values, tuple(extra))
+
+
+@functools.cache
+def _render(values: Path, extra: tuple[str, ...]) -> Rendering:
+    # Renderings are pure functions of the chart and the values: one helm call per set.
     return Rendering(values, helm(*template_args(values, extra)).stdout)
 
 

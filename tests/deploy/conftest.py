@@ -27,13 +27,24 @@ def require_tools(*names: str) -> None:
         pytest.fail(f"missing {', '.join(missing)}: run `make deploy-tools` first", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: each control plane lives only as long as the tests that use it, so
+# nothing of it runs while the rest of the suite does.
+
+
+@pytest.fixture(scope="module")
+def kube_api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """etcd and a kube-apiserver with the real KEDA and prometheus-operator CRDs."""
+    require_tools("etcd", "kube-apiserver", "kubectl")
+    with running_cluster(tmp_path_factory.mktemp("kube-api"), controllers=False) as cluster:
+        cluster.apply_crds()
+        yield cluster
+
+
+@pytest.fixture(scope="module")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
-    """One control plane for the session: etcd, kube-apiserver (with the real KEDA and
-    prometheus-operator CRDs), kube-controller-manager, kube-scheduler and kwok."""
+    """etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes)."""
     require_tools(
         "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"
     )
     with running_cluster(tmp_path_factory.mktemp("kube"), controllers=True) as cluster:
-        cluster.apply_crds()
         yield cluster

@@ -21,6 +21,7 @@ from chart_support import (
     helm,
     kubeconform,
     render,
+    template_args,
 )
 from chart_support import kubeconform_report as report_of
 
@@ -107,7 +108,7 @@ def test_defaults_switch_every_optional_object_off() -> None:
 
 @pytest.mark.parametrize("values", broken("schema"), ids=lambda p: p.name)
 def test_broken_values_are_refused_by_the_values_schema(values: Path) -> None:
-    result = helm("template", "x", str(CHART), "-f", str(values), check=False)
+    result = helm(*template_args(values), check=False)
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
     assert expected_message(values) in result.stderr
@@ -115,7 +116,7 @@ def test_broken_values_are_refused_by_the_values_schema(values: Path) -> None:
 
 @pytest.mark.parametrize("values", broken("render"), ids=lambda p: p.name)
 def test_broken_values_are_refused_at_render_time(values: Path) -> None:
-    result = helm("template", "x", str(CHART), "-f", str(values), check=False)
+    result = helm(*template_args(values), check=False)
     assert result.returncode != 0
     assert expected_message(values) in result.stderr
 
@@ -280,9 +281,8 @@ def test_hpa_on_cpu_when_keda_is_off() -> None:
 
 def test_keda_and_hpa_together_are_refused() -> None:
     result = helm(
-        "template", "x", str(CHART), "-f", str(DEFAULT),
-        "--set", "keda.enabled=true,hpa.enabled=true", check=False,
-    )  # fmt: skip
+        *template_args(DEFAULT, ["--set", "keda.enabled=true,hpa.enabled=true"]), check=False
+    )
     assert result.returncode != 0
     assert "exclusive" in result.stderr
 

@@ -12,10 +12,9 @@ from kube_cluster import KubeCluster
 
 
 @pytest.fixture(scope="module")
-def cluster(kube_cluster: KubeCluster) -> KubeCluster:
-    if kube_cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
-        kube_cluster.kubectl("create", "namespace", NAMESPACE)
-    return kube_cluster
+def cluster(kube_api_server: KubeCluster) -> KubeCluster:
+    kube_api_server.kubectl("create", "namespace", NAMESPACE)
+    return kube_api_server
 
 
 def dry_run(cluster: KubeCluster, manifests: str) -> tuple[int, str]:
@@ -54,7 +53,7 @@ def test_server_refuses_broken_renderings(cluster: KubeCluster, values: Path) ->
 
 def test_every_control_plane_process_listens_on_loopback_only(cluster: KubeCluster) -> None:
     listening = cluster.listening()
-    # etcd (client, peer) and the API server serve; the others serve nothing at all.
+    # etcd (client, peer) and the API server serve, nothing else.
     assert set(listening) == {"etcd", "kube-apiserver"}, listening
     for name, addresses in listening.items():
         assert all(address.startswith("127.0.0.1:") for address in addresses), (name, addresses)

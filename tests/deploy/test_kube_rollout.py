@@ -48,7 +48,6 @@ def cluster(kube_cluster: KubeCluster) -> Iterator[KubeCluster]:
     ).text
     kube_cluster.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=manifests)
     yield kube_cluster
-    kube_cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
 def ready_nodes(cluster: KubeCluster) -> list[str]:
@@ -144,6 +143,13 @@ def test_statefulset_rolls_out_spread_over_the_fake_nodes(cluster: KubeCluster) 
     assert sorted(nodes) == sorted(NODES)
     statefulset = cluster.get_json("statefulset", STATEFULSET, "-n", NAMESPACE)
     assert statefulset["status"]["readyReplicas"] == REPLICAS
+
+
+def test_controllers_and_kwok_listen_nowhere(cluster: KubeCluster) -> None:
+    listening = cluster.listening()
+    assert set(listening) == {"etcd", "kube-apiserver"}, listening
+    for name, addresses in listening.items():
+        assert all(address.startswith("127.0.0.1:") for address in addresses), (name, addresses)
 
 
 def test_pdb_reports_its_allowed_disruptions(cluster: KubeCluster) -> None:
