@@ -63,7 +63,8 @@ def _legend(template: str, labels: Mapping[str, str]) -> str:
     text = template
     for name, value in labels.items():
         text = text.replace("{{" + name + "}}", value)
-    return text
+    # matplotlib leaves out labels starting with "_", as librdkafka's error names do.
+    return " " + text if text.startswith("_") else text
 
 
 def draw(

@@ -57,16 +57,18 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
 
 def test_a_wrong_expectation_fails_promtool(promtool: str, tmp_path: Any) -> None:
     """The tests can fail: expecting CashbackWorkerDown a minute before its `for:` ends."""
-    broken = ALERT_TESTS.read_text().replace(
-        "        eval_time: 7m\n", "        eval_time: 6m\n", 1
-    )
-    assert broken != ALERT_TESTS.read_text()
+    document = yaml.safe_load(ALERT_TESTS.read_text())
+    first = document["tests"][0]  # CashbackWorkerDown's: the rest need not run again
+    check = next(c for c in first["alert_rule_test"] if c["eval_time"] == "7m")
+    assert check["alertname"] == "CashbackWorkerDown" and check["exp_alerts"]
+    check["eval_time"] = "6m"
     path = tmp_path / "alerts_test.yaml"
-    path.write_text(broken.replace("  - alerts.yaml", f"  - {ALERTS}"))
+    path.write_text(yaml.safe_dump({**document, "rule_files": [str(ALERTS)], "tests": [first]}))
     result = subprocess.run(
         [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
+    assert "alertname: CashbackWorkerDown, time: 6m" in result.stdout, result.stdout
 
 
 def test_every_alert_is_tested_quiet_before_for_and_firing_at_for() -> None:

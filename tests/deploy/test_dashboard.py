@@ -75,8 +75,9 @@ def test_every_rate_uses_rate_interval_and_every_query_the_selector() -> None:
     for panel in panels():
         for target in panel["targets"]:
             expr = target["expr"]
-            windows = re.findall(r"\b(?:rate|irate)\([^\[]*\[([^\]]+)\]", expr)
-            assert (windows and set(windows) == {"$__rate_interval"}) or "rate(" not in expr, expr
+            windows = re.findall(r"\brate\([^\[]*\[([^\]]+)\]", expr)
+            assert len(windows) == expr.count("rate("), expr
+            assert set(windows) <= {"$__rate_interval"}, expr
             assert 'job=~"$job"' in expr and 'instance=~"$instance"' in expr, expr
 
 
