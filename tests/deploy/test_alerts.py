@@ -68,7 +68,7 @@ def test_a_wrong_expectation_fails_promtool(promtool: str, tmp_path: Any) -> Non
         [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
-    assert "alertname: CashbackWorkerDown, time: 6m" in result.stdout, result.stdout
+    assert "alertname: CashbackWorkerDown, time: 6m" in result.stdout + result.stderr
 
 
 def test_every_alert_is_tested_quiet_before_for_and_firing_at_for() -> None:
