@@ -6,6 +6,7 @@ rewinds batches until an operator fixes the topic."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -60,6 +61,7 @@ class LiveRun:
     metrics_port: int
     produced: int
     started: float
+    typo_published: float  # when the mistyped retail version went out
     finished: float
 
 
@@ -94,6 +96,19 @@ def _cli(*args: str) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def mistyped_retail(folder: Path) -> Path:
+    """retail v3: version 2 with every percent ten times too high (the "50" for "5" slip),
+    effective from 26 November, inside the stream's window."""
+    text = (RULES / "retail.v2.yaml").read_text()
+    text = re.sub(r'percent: "([0-9.]+)"', lambda m: f'percent: "{float(m[1]) * 10:g}"', text)
+    text = text.replace("version: 2", "version: 3").replace(
+        "effective_from: 2026-11-23T00:00:00+03:00", "effective_from: 2026-11-26T00:00:00+03:00"
+    )
+    path = folder / "retail.v3.yaml"
+    path.write_text(text)
+    return path
+
+
 def _set_dlq_limit(bootstrap: str, topic: str, limit: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     entry = ConfigEntry("max.message.bytes", limit, incremental_operation=AlterConfigOpType.SET)
@@ -109,6 +124,20 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes
     for key, value in records:
         producer.produce(topic, value, key)
     assert producer.flush(30) == 0
+
+
+def _wait_metric(
+    worker: subprocess.Popen[bytes], log_path: Path, port: int, name: str, at_least: float
+) -> None:
+    deadline = time.monotonic() + 120
+    while metric_total(port, name) < at_least:
+        assert worker.poll() is None, log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"{name} did not reach {at_least} in 120 s"
+        time.sleep(0.1)
+
+
+def _wait_committed(worker: subprocess.Popen[bytes], log_path: Path, port: int, count: int) -> None:
+    _wait_metric(worker, log_path, port, "cashback_events_consumed_total", count)
 
 
 def run_live(
@@ -147,6 +176,7 @@ def run_live(
         assert callable(start_scraper)
         start_scraper(port)
         started = time.time()  # the picture starts here: readiness 0 -> 1, startup errors
+        typo_published = started
         deadline = time.monotonic() + 60
         while _status(f"http://127.0.0.1:{port}/readyz") != 200:
             assert worker.poll() is None, log_path.read_text()[-3000:]
@@ -159,17 +189,20 @@ def run_live(
         for wave in range(WAVES):
             _produce(bootstrap, topics.input, records[wave * size : (wave + 1) * size])
             if wave == 1:  # the operator raises the DLQ's limit: the stuck batch goes through
-                time.sleep(4)
+                _wait_metric(worker, log_path, port, "cashback_batch_retries_total", 1)
                 _set_dlq_limit(bootstrap, topics.dlq, DLQ_FIXED_LIMIT)
+                _wait_committed(worker, log_path, port, 2 * size)
+                # Then someone publishes a rule set version with a mistyped rate. Its series
+                # are new: rate() counts them from their second scrape on, so the waves after
+                # it are spread over several scrapes.
+                typo_published = time.time()
+                _cli("rules", "publish", str(mistyped_retail(workdir)),
+                     "--bootstrap-servers", bootstrap, "--rules-topic", topics.rules)  # fmt: skip
             time.sleep(2)
         produced = size * WAVES
-        deadline = time.monotonic() + 120
-        while metric_total(port, "cashback_events_consumed_total") < produced:
-            assert worker.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "worker did not commit the stream in 120 s"
-            time.sleep(0.3)
+        _wait_committed(worker, log_path, port, produced)
         time.sleep(3)  # the last scrapes and statistics after the last batch
-        yield LiveRun(port, produced, started, time.time())
+        yield LiveRun(port, produced, started, typo_published, time.time())
     finally:
         if worker.poll() is None:
             worker.terminate()

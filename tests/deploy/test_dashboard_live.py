@@ -170,6 +170,27 @@ def test_the_incident_shows_aborts_and_retries(scraped: Scraped) -> None:
     assert retries and float(retries[0]["value"][1]) >= 1
 
 
+def test_the_finance_guard_sees_a_mistyped_rule_set(scraped: Scraped) -> None:
+    """retail v3 pays ten times v2's percentages: the effective rate the finance alerts use
+    (their signal, over the panel's short window) rises several fold once it is live."""
+    rate = alert_rules().signals()["CashbackEffectiveRateAboveCeiling"][0]
+    expr = rate.replace("[5m]", f"[{RATE_INTERVAL}]")
+    found = [
+        s
+        for s in scraped.query_range(expr)
+        if s.labels.get("ruleset") == "retail" and s.labels.get("currency") == "RUB"
+    ]
+    assert found, expr
+    points = found[0].points
+    published = scraped.run.typo_published
+    before = sorted(v for t, v in points if t < published)
+    after = [v for t, v in points if t > published + 2]
+    assert before and after, points
+    usual = before[len(before) // 2]
+    assert 0.005 < usual < 0.03, before
+    assert max(after) > 3 * usual, (usual, after)
+
+
 def test_panels_drawn_to_png(
     panel_results: dict[int, list[list[Sample]]], scraped: Scraped, tmp_path: Path
 ) -> None:
