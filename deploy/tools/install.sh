@@ -75,6 +75,7 @@ if [[ ! -d $TOOLS_DIR/kwok-stages ]]; then
 	dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 	mkdir -p "$TOOLS_DIR/kwok-stages.tmp"
 	cp "$dir"/kustomize/stage/node/fast/node-initialize.yaml \
+		"$dir"/kustomize/stage/node/heartbeat/node-heartbeat.yaml \
 		"$dir"/kustomize/stage/pod/fast/pod-{ready,complete,delete}.yaml "$TOOLS_DIR/kwok-stages.tmp/"
 	mv "$TOOLS_DIR/kwok-stages.tmp" "$TOOLS_DIR/kwok-stages"
 fi
