@@ -10,6 +10,7 @@ Command line (the Makefile's ``kafka-up`` / ``kafka-down``)::
 
     python -m cashback.devtools.local_kafka up [--port N] [--controller-port N]
                                                [--advertised-port N] [--timeout S]
+                                               [--security plaintext|sasl_plaintext|sasl_ssl]
     python -m cashback.devtools.local_kafka status | down
     python -m cashback.devtools.local_kafka kill | start | pause | resume
 
@@ -29,7 +30,8 @@ becomes ready, a requested port that is taken) raises :class:`LocalKafkaError` w
 message that says what to do; the command line prints it as ``error: ...`` and exits 2.
 
 Modules: ``toolchain`` (java, jars), ``properties`` (server.properties), ``ports``,
-``broker`` (process control), ``pids``, ``state`` (``.kafka/``), ``cli``.
+``broker`` (process control), ``pids``, ``state`` (``.kafka/``), ``cli``, ``security``
+(SCRAM users, TLS, the authorizer; ``.kafka/worker.properties`` and ``admin.properties``).
 Security plugs in at two seams: broker settings through the ``overlay`` argument of
 ``start_broker`` / ``properties.server_settings``, client properties files next to
 ``bootstrap`` in ``state.write_state`` (and ``cli._cmd_up`` for the flag).

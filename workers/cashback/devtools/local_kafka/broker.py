@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -78,13 +78,14 @@ def _set_pdeathsig_factory() -> Callable[[], None] | None:
     return hook
 
 
-def admin_client(bootstrap: str) -> AdminClient:
+def admin_client(bootstrap: str, extra: Mapping[str, str] | None = None) -> AdminClient:
     quiet = logging.getLogger("cashback.devtools.local_kafka.librdkafka")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     conf: dict[str, str | int | float | bool] = {
         "bootstrap.servers": bootstrap,
         "socket.connection.setup.timeout.ms": 2000,
+        **(extra or {}),
     }
     # While the broker boots, connection errors are expected: keep them off the terminal.
     return AdminClient(conf, logger=quiet, error_cb=lambda _err: None)
@@ -114,6 +115,8 @@ class _Runtime:
     lib: Path
     home: Path
     die_with_parent: bool
+    # librdkafka properties the readiness check needs (a secured node's admin credentials).
+    client_config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -186,7 +189,15 @@ class LocalBroker:
             raise LocalKafkaError("this broker was not started here; use `start` instead")
         started = time.monotonic()
         proc = _spawn(self.runtime, self.workdir, self.log_path, append=True)
-        _await_ready(proc, self.log_path, self.listeners, started + timeout, timeout, fixed=True)
+        _await_ready(
+            proc,
+            self.log_path,
+            self.listeners,
+            started + timeout,
+            timeout,
+            fixed=True,
+            client_config=self.runtime.client_config,
+        )
         self.process = proc
         self.pid = proc.pid
         return time.monotonic() - started
@@ -203,7 +214,9 @@ class LocalBroker:
         self.stop()
 
 
-def _format_storage(runtime: _Runtime, data_dir: Path, props: Path) -> None:
+def _format_storage(
+    runtime: _Runtime, data_dir: Path, props: Path, extra: Sequence[str] = ()
+) -> None:
     command = [
         *_java_base(runtime.java, runtime.home, data_dir),
         "-Xmx256m",
@@ -216,6 +229,7 @@ def _format_storage(runtime: _Runtime, data_dir: Path, props: Path) -> None:
         cluster_id(),
         "--config",
         str(props),
+        *extra,
     ]
     try:
         result = subprocess.run(
@@ -267,6 +281,7 @@ def _await_ready(
     timeout: float,
     *,
     fixed: bool,
+    client_config: Mapping[str, str] | None = None,
 ) -> None:
     """Until an AdminClient on the direct listener lists the broker; kills it on failure."""
     bootstrap = f"{HOST}:{ports.direct_port}"
@@ -298,7 +313,7 @@ def _await_ready(
                 )
             if admin is None:
                 if _tcp_open(ports.direct_port):
-                    admin = admin_client(bootstrap)
+                    admin = admin_client(bootstrap, client_config)
                 else:
                     time.sleep(0.1)
                 continue
@@ -320,14 +335,23 @@ def _launch_once(
     *,
     fixed_ports: bool,
     overlay: Mapping[str, str] | None,
+    format_args: Sequence[str] = (),
 ) -> LocalBroker:
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="broker-", dir=workdir))
     props = write_server_properties(data_dir, ports, overlay)
     log_path = data_dir / LOG_NAME
-    _format_storage(runtime, data_dir, props)
+    _format_storage(runtime, data_dir, props, format_args)
     proc = _spawn(runtime, data_dir, log_path, append=False)
-    _await_ready(proc, log_path, ports, started + timeout, timeout, fixed=fixed_ports)
+    _await_ready(
+        proc,
+        log_path,
+        ports,
+        started + timeout,
+        timeout,
+        fixed=fixed_ports,
+        client_config=runtime.client_config,
+    )
     return LocalBroker(
         bootstrap=f"{HOST}:{ports.client_port}",
         pid=proc.pid,
@@ -351,6 +375,8 @@ def start_broker(
     progress: Progress | None = None,
     die_with_parent: bool = True,
     overlay: Mapping[str, str] | None = None,
+    format_args: Sequence[str] = (),
+    client_config: Mapping[str, str] | None = None,
 ) -> LocalBroker:
     """Start a fresh single-node KRaft broker under ``workdir`` and wait until it serves.
 
@@ -361,12 +387,20 @@ def start_broker(
     ``timeout`` bounds the wait for AdminClient metadata (format and start included).
     ``lib`` skips :func:`ensure_jars`. With ``die_with_parent`` (Linux) the broker is killed
     when the calling thread's process dies, so a crashed test run leaves no JVM behind.
-    ``overlay`` adds or replaces server.properties keys (a broker mode's settings).
+    ``overlay`` adds or replaces server.properties keys (a broker mode's settings),
+    ``format_args`` go to ``StorageTool format`` (SCRAM users), ``client_config`` to the
+    AdminClient that waits for the node (credentials); see ``security``.
     """
     java = find_java()
     home = kafka_dir() if lib is None else lib.parent
     lib = lib if lib is not None else ensure_jars(progress, home=home)
-    runtime = _Runtime(java=java, lib=lib, home=home, die_with_parent=die_with_parent)
+    runtime = _Runtime(
+        java=java,
+        lib=lib,
+        home=home,
+        die_with_parent=die_with_parent,
+        client_config=dict(client_config or {}),
+    )
     workdir.mkdir(parents=True, exist_ok=True)
     fixed = port is not None or controller_port is not None
     attempts = 1 if fixed else PORT_ATTEMPTS
@@ -380,7 +414,13 @@ def start_broker(
         ports = Listeners(broker_port, ctrl_port, advertised_port, internal)
         try:
             return _launch_once(
-                runtime, workdir, ports, timeout, fixed_ports=fixed, overlay=overlay
+                runtime,
+                workdir,
+                ports,
+                timeout,
+                fixed_ports=fixed,
+                overlay=overlay,
+                format_args=format_args,
             )
         except BindConflictError:
             if attempt == attempts:
@@ -394,11 +434,18 @@ def relaunch(
     *,
     timeout: float = DEFAULT_START_TIMEOUT,
     progress: Progress | None = None,
+    client_config: Mapping[str, str] | None = None,
 ) -> LocalBroker:
     """Run the node again on an existing data directory (``start`` after ``kill``)."""
     java = find_java()
     home = kafka_dir()
-    runtime = _Runtime(java, ensure_jars(progress, home=home), home, die_with_parent=False)
+    runtime = _Runtime(
+        java,
+        ensure_jars(progress, home=home),
+        home,
+        die_with_parent=False,
+        client_config=dict(client_config or {}),
+    )
     broker = LocalBroker(
         bootstrap=f"{HOST}:{ports.client_port}",
         pid=-1,

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from cashback.devtools.local_kafka import security
 from cashback.devtools.local_kafka.broker import (
     DEFAULT_START_TIMEOUT,
     admin_client,
     broker_listed,
     relaunch,
-    start_broker,
 )
 from cashback.devtools.local_kafka.errors import LocalKafkaError, say_stderr
 from cashback.devtools.local_kafka.locations import state_dir
@@ -59,8 +59,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
     controller_port = (
         args.controller_port if args.controller_port is not None else _env_port(ENV_CONTROLLER_PORT)
     )
-    broker = start_broker(
+    security.remove_files(directory)
+    broker, secured = security.start_secured_broker(
         directory,
+        args.security,
         port=port,
         controller_port=controller_port,
         advertised_port=args.advertised_port,
@@ -70,6 +72,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
     )
     write_state(directory, broker)
     print(f"broker ready at {broker.bootstrap} in {broker.startup_seconds:.1f}s")
+    if secured is not None:
+        security.write_client_files(secured, directory, broker.bootstrap)
+        print(f"  {secured.protocol} with SCRAM-SHA-512, ACLs required (deny by default)")
+        for name in security.CLIENT_FILES:
+            print(f"  {directory / name}")
+        print(f"  cashback run --kafka-config {directory / security.WORKER_PROPERTIES} ...")
     if broker.direct_bootstrap != broker.bootstrap:
         print(f"  advertised {broker.bootstrap}; the broker itself at {broker.direct_bootstrap}")
     print(f"  pid {broker.pid}, data and log in {broker.workdir}")
@@ -112,6 +120,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
     if pid_alive(state.pid):
         raise LocalKafkaError(f"broker pid {state.pid} survived SIGKILL; check `ps {state.pid}`")
     clear_state(directory, state)
+    security.remove_files(directory)
     print(
         f"stopped broker at {state.bootstrap} (pid {state.pid}) "
         f"in {time.monotonic() - started:.1f}s"
@@ -133,7 +142,11 @@ def _cmd_start(args: argparse.Namespace) -> int:
         print(f"broker already running at {state.bootstrap} (pid {state.pid})")
         return 0
     broker = relaunch(
-        state.workdir, read_listeners(state.workdir), timeout=args.timeout, progress=say_stderr
+        state.workdir,
+        read_listeners(state.workdir),
+        timeout=args.timeout,
+        progress=say_stderr,
+        client_config=security.admin_client_config(state_dir()),
     )
     write_state(state_dir(), broker)
     print(
@@ -164,7 +177,8 @@ def _cmd_status(_args: argparse.Namespace) -> int:
         return 1
     ports = read_listeners(state.workdir)
     direct = f"127.0.0.1:{ports.direct_port}"
-    serving = broker_listed(admin_client(direct), ports.direct_port, 5.0)
+    admin = admin_client(direct, security.admin_client_config(state_dir()))
+    serving = broker_listed(admin, ports.direct_port, 5.0)
     health = "serving metadata" if serving else "NOT answering metadata requests"
     print(f"broker running at {state.bootstrap} (pid {state.pid}), {health}")
     print(f"  data and log in {state.workdir}")
@@ -195,6 +209,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="port clients are told to use (a fault proxy forwarding to --port); the broker "
         "then also listens on a free internal port for its own traffic",
+    )
+    up.add_argument(
+        "--security",
+        choices=security.MODES,
+        default=security.PLAINTEXT,
+        help="sasl_plaintext / sasl_ssl: SCRAM users, ACLs required, TLS for sasl_ssl; "
+        "writes worker.properties and admin.properties next to bootstrap (default: %(default)s)",
     )
     _timeout(up, DEFAULT_START_TIMEOUT, "seconds to wait for the broker to serve metadata")
     up.set_defaults(handler=_cmd_up)
