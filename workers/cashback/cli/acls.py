@@ -6,9 +6,11 @@ prints on a SASL_SSL broker and runs the exactly-once scenario with it):
 
 - Read on the input topics and the rules topic (Read implies Describe: metadata, offsets);
 - Read on the consumer group (join, heartbeat, offsets; Describe is implied);
+- Describe on the rules reader's group id: it reads with assign() and never joins or
+  commits, but librdkafka looks its coordinator up (FindCoordinator needs Describe);
 - Write on the accruals, notifications and dead-letter topics;
-- exactly once: Write and Describe on the transactional ids starting with the prefix
-  (Write on a transactional id also grants its producer id: no IdempotentWrite needed).
+- exactly once: Write on the transactional ids starting with the prefix (Write implies
+  Describe, and grants the producer id too: no IdempotentWrite needed, KAFKA-5259).
   At least once: nothing more (since Kafka 3.0 Write on a topic covers idempotence).
 """
 
@@ -40,6 +42,11 @@ class Grant:
     why: str = ""
 
 
+def rules_reader_group(group_id: str) -> str:
+    """The group id of the rules topic reader (clients.rules_consumer_config)."""
+    return f"{group_id}.rules-reader"
+
+
 def default_prefix(group_id: str) -> str:
     """The transactional ids `cashback run` derives (cashback-<group>-<hostname>)."""
     return f"cashback-{group_id}-"
@@ -55,6 +62,12 @@ def required_grants(settings: Settings, transactional_id_prefix: str | None) -> 
         ),
         Grant(GROUP, (settings.group_id,), ("Read",), why="the worker's consumer group"),
         Grant(
+            GROUP,
+            (rules_reader_group(settings.group_id),),
+            ("Describe",),
+            why="the rules reader's group id: looked up, never joined nor committed",
+        ),
+        Grant(
             TOPIC,
             (settings.accruals_topic, settings.notifications_topic, settings.dlq_topic),
             ("Write",),
@@ -67,7 +80,7 @@ def required_grants(settings: Settings, transactional_id_prefix: str | None) -> 
             Grant(
                 TRANSACTIONAL_ID,
                 (prefix,),
-                ("Write", "Describe"),
+                ("Write",),
                 prefixed=True,
                 why="exactly once: the instances' transactional ids",
             )
