@@ -41,7 +41,7 @@ from cashback.runtime.logs import fields
 from cashback.runtime.metrics import ABORTED, COMMITTED, Metrics
 
 SLICE_SECONDS: Final = 2.0
-WEDGED_SECONDS: Final = 45.0
+WEDGED_SECONDS: Final = 20.0
 STOP_SECONDS: Final = 15.0
 BLOCKED_MARGIN_SECONDS: Final = 5.0
 BACKOFF_SECONDS: Final = 0.2
