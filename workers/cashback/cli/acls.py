@@ -61,11 +61,17 @@ def required_grants(settings: Settings, transactional_id_prefix: str | None) -> 
             why="consume the inputs and the rule sets",
         ),
         Grant(GROUP, (settings.group_id,), ("Read",), why="the worker's consumer group"),
-        Grant(
-            GROUP,
-            (rules_reader_group(settings.group_id),),
-            ("Describe",),
-            why="the rules reader's group id: looked up, never joined nor committed",
+        *(
+            [
+                Grant(
+                    GROUP,
+                    (rules_reader_group(settings.group_id),),
+                    ("Describe",),
+                    why="the rules reader's group id: looked up, never joined nor committed",
+                )
+            ]
+            if settings.rules_topic
+            else []
         ),
         Grant(
             TOPIC,
