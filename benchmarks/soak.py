@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from benchmarks.measure import (
     GroupProgress,
@@ -43,7 +43,7 @@ from benchmarks.measure import (
     stamp_traceparent,
 )
 from benchmarks.systems import SYSTEMS, start, stop
-from benchmarks.workload import PARTITIONS, RULES, _producer
+from benchmarks.workload import PARTITIONS, RULES
 from cashback.devtools.local_kafka import LocalBroker, start_broker
 from cashback.devtools.sample_stream import generate
 from cashback.domain.engine import ACCRUALS, Engine
@@ -88,7 +88,15 @@ class Sender(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str, rate: float, seconds: float) -> None:
         super().__init__(name="soak-sender", daemon=True)
-        self._producer = _producer(bootstrap, linger_ms=5)
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "queue.buffering.max.messages": 500_000,
+                "logger": _Quiet(),  # its reconnects during the broker bounce are expected
+            }
+        )
         self._topic = topic
         self._rate = rate
         self._count = int(rate * seconds)
@@ -195,9 +203,24 @@ def _broker(workdir: Path) -> Iterator[LocalBroker]:
         broker.stop()
 
 
+class WorkerSlot:
+    """The one worker process, replaced when it dies or is killed (as k8s would)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self._args, self._env, self._log = args, env, log
+        self.process = start(args, env, log)
+
+    def restart(self) -> None:
+        self.process = start(self._args, self._env, self._log)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.restart()
+
+
 def run(minutes: float, rate: float, every: float) -> Soak:
     soak = Soak(minutes=minutes, rate=rate)
-    seconds = minutes * 60
     work = Path(tempfile.mkdtemp(prefix="cashback-soak-"))
     with _broker(work) as broker:
         bootstrap = broker.bootstrap
@@ -214,72 +237,81 @@ def run(minutes: float, rate: float, every: float) -> Soak:
             "dlq": names["dlq"],
         }
         args, env = SYSTEMS["cashback-eos"].command(bootstrap, names["in"], outputs, group)
-        args += ["--batch-size", "500"]
-        log = work / "worker.log"
-        worker = start(args, env, log)
-        sender = Sender(bootstrap, names["in"], rate, seconds)
-        tail = Tail(bootstrap, names["accruals"], [names["notes"]])
-        progress = GroupProgress(bootstrap, group, partitions_of(bootstrap, [names["in"]]))
-        inputs = partitions_of(bootstrap, [names["in"]])
-        tail.start()
-        sender.start()
-        began = time.monotonic()
-        schedule = [
-            (0.25, "worker SIGKILL"),
-            (0.5, "broker SIGKILL + start"),
-            (0.7, "worker SIGKILL"),
-        ]
-        last_committed = 0
-        while True:
-            time.sleep(every)
-            elapsed = time.monotonic() - began
-            if worker.poll() is not None:  # exited on its own: restart, as k8s would
-                soak.worker_exits.append(worker.returncode)
-                worker = start(args, env, log)
-            if schedule and elapsed >= schedule[0][0] * seconds:
-                _, what = schedule.pop(0)
-                soak.faults.append((round(elapsed / 60, 2), what))
-                if what.startswith("worker"):
-                    worker.kill()
-                    worker.wait()
-                    worker = start(args, env, log)
-                else:
-                    broker.kill()
-                    time.sleep(5)
-                    broker.restart()
-            sample = read_sample(worker.pid)
+        slot = WorkerSlot([*args, "--batch-size", "500"], env, work / "worker.log")
+        try:
+            _drive(soak, broker, slot, names, group, every)
+        finally:
+            soak.final_exit_code = stop(slot.process)
+    return soak
+
+
+def _drive(  # noqa: PLR0917 - the one caller above
+    soak: Soak,
+    broker: LocalBroker,
+    slot: WorkerSlot,
+    names: dict[str, str],
+    group: str,
+    every: float,
+) -> None:
+    seconds = soak.minutes * 60
+    bootstrap = broker.bootstrap
+    sender = Sender(bootstrap, names["in"], soak.rate, seconds)
+    tail = Tail(bootstrap, names["accruals"], [names["notes"]])
+    inputs = partitions_of(bootstrap, [names["in"]])
+    progress = GroupProgress(bootstrap, group, inputs)
+    tail.start()
+    sender.start()
+    began = time.monotonic()
+    schedule = [(0.25, "worker SIGKILL"), (0.5, "broker SIGKILL + start"), (0.7, "worker SIGKILL")]
+    last_committed = 0
+    while True:
+        time.sleep(every)
+        elapsed = time.monotonic() - began
+        if slot.process.poll() is not None:  # exited on its own
+            soak.worker_exits.append(slot.process.returncode)
+            slot.restart()
+        if schedule and elapsed >= schedule[0][0] * seconds:
+            _, what = schedule.pop(0)
+            soak.faults.append((round(elapsed / 60, 2), what))
+            if what.startswith("worker"):
+                slot.kill()
+            else:
+                broker.kill()
+                time.sleep(5)
+                broker.restart()
+        sample = read_sample(slot.process.pid)
+        with contextlib.suppress(KafkaException):  # unknown while the broker is away
             committed = progress.committed()
             if committed >= 0:
                 last_committed = committed
-            try:
-                lag = max(end_offsets(bootstrap, inputs) - last_committed, 0)
-            except Exception:  # the broker is being bounced: the lag is unknown this once
-                lag = soak.points[-1].lag if soak.points else 0
-            window = tail.take_window()
-            soak.points.append(
-                Point(
-                    minute=round(elapsed / 60, 3),
-                    rss_mb=round(sample.rss_mb, 1) if sample else 0.0,
-                    p99_ms=round(p99, 1) if (p99 := _p99(window)) is not None else None,
-                    lag=lag,
-                    outputs_per_s=round(len(window) / every, 1),
-                )
+        try:
+            lag = max(end_offsets(bootstrap, inputs) - last_committed, 0)
+        except KafkaException:  # the broker is being bounced: the lag is unknown this once
+            lag = soak.points[-1].lag if soak.points else 0
+        window = tail.take_window()
+        p99 = _p99(window)
+        soak.points.append(
+            Point(
+                minute=round(elapsed / 60, 3),
+                rss_mb=round(sample.rss_mb, 1) if sample else 0.0,
+                p99_ms=round(p99, 1) if p99 is not None else None,
+                lag=lag,
+                outputs_per_s=round(len(window) / every, 1),
             )
-            if sender.done.is_set() and last_committed >= sender.sent:
-                break
-            if elapsed > seconds + 300:
-                break  # five minutes past the end without draining: reported below
-        soak.drained_seconds = round(time.monotonic() - began - seconds, 1)
-        soak.sent = sender.sent
-        time.sleep(3)  # the last committed outputs reach the tail
-        tail.stop.set()
-        tail.join(30)
-        soak.final_exit_code = stop(worker)
-        soak.accruals_expected = sender.accruals
-        soak.accruals_distinct = len(tail.ids)
-        soak.accruals_duplicated = sum(n - 1 for n in tail.ids.values())
-        progress.close()
-    return soak
+        )
+        if sender.done.is_set() and last_committed >= sender.sent:
+            break
+        if elapsed > seconds + 300:
+            break  # five minutes past the end without draining: reported below
+    soak.drained_seconds = round(time.monotonic() - began - seconds, 1)
+    soak.sent = sender.sent
+    time.sleep(3)  # the last committed outputs reach the tail
+    tail.stop.set()
+    tail.join(30)
+    soak.accruals_expected = sender.accruals
+    soak.accruals_distinct = len(tail.ids)
+    soak.accruals_duplicated = sum(n - 1 for n in tail.ids.values())
+    progress.close()
 
 
 def plot(soak: Soak, target: Path) -> None:

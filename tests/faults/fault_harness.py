@@ -34,6 +34,7 @@ from test_worker_harness import (
     engine_for,
     expected_by_key,
     make_topics,
+    offsets_reader,
     produce,
     publish_rules,
     read_all,
@@ -164,41 +165,55 @@ _QUIET: Any = _Quiet()
 
 @dataclass
 class Supervisor:
-    """Keeps `instances` workers running; records how each one that stopped ended."""
+    """Keeps `instances` workers running; records how each one that stopped ended.
 
-    start_worker: Callable[[], WorkerProcess]
+    Each instance has a slot, and its transactional.id is the slot's (as a StatefulSet
+    would give): a replacement takes the same id, so its init_transactions fences the
+    one before; an instance that joins gets a slot, and an id, of its own."""
+
+    start_worker: Callable[[int], WorkerProcess]
     instances: int = 1
     running: list[WorkerProcess] = field(default_factory=list)
     exits: list[tuple[int, str]] = field(default_factory=list)
+    slots: dict[int, int] = field(default_factory=dict)  # id(worker) -> slot
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> Supervisor:
-        for _ in range(self.instances):
-            self.running.append(self.start_worker())
+        for slot in range(self.instances):
+            self._launch(slot)
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self
 
-    def _watch(self) -> None:
-        while not self._stop.wait(0.5):
-            for worker in list(self.running):
-                assert worker.proc is not None
-                code = worker.proc.poll()
-                if code is None:
-                    continue
-                self.exits.append((code, last_error(worker)))
-                self.running.remove(worker)
-                self.running.append(self.start_worker())
-
-    def forget(self, worker: WorkerProcess) -> None:
-        """A test killed this one on purpose: do not count or replace it."""
-        self.running.remove(worker)
-
-    def add(self) -> WorkerProcess:
-        worker = self.start_worker()
+    def _launch(self, slot: int) -> WorkerProcess:
+        worker = self.start_worker(slot)
+        self.slots[id(worker)] = slot
         self.running.append(worker)
         return worker
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                for worker in list(self.running):
+                    assert worker.proc is not None
+                    code = worker.proc.poll()
+                    if code is None:
+                        continue
+                    self.exits.append((code, last_error(worker)))
+                    self.running.remove(worker)
+                    self._launch(self.slots[id(worker)])
+
+    def forget(self, worker: WorkerProcess) -> None:
+        """A test kills this one on purpose: do not count or replace it."""
+        with self._lock:
+            self.running.remove(worker)
+
+    def add(self) -> WorkerProcess:
+        """One more instance, with a slot (and transactional.id) of its own."""
+        with self._lock:
+            return self._launch(max(self.slots.values(), default=-1) + 1)
 
     def stop_watching(self) -> None:
         self._stop.set()
@@ -240,8 +255,21 @@ class Cell:
     # shifts each step's "20 %" past the previous step).
     floor: float = 0.0
     scale: float = 1.0
+    # Set when the dead-letter topic was deleted: the group's committed offset per input
+    # partition then. Dead letters of inputs before it went with the topic.
+    dlq_floor: dict[int, int] | None = None
 
     last_committed: int = 0
+
+    def committed_by_partition(self) -> dict[int, int]:
+        consumer = offsets_reader(self.rig.direct, self.group)
+        try:
+            topic = self.topics.input
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            return {tp.partition: max(tp.offset, 0) for tp in found}
+        finally:
+            consumer.close()
 
     def committed(self) -> int:
         """The group's committed total; the last one known while the broker is away."""
@@ -321,12 +349,8 @@ def run_cell(
             inputs.insert(n * bad_every, Event(f"bad-{n}".encode(), f"{{not json {n}".encode()))
     produce(rig.direct, topics.input, inputs)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    counter = iter(range(1000))
 
-    def start_worker() -> WorkerProcess:
-        # One transactional.id per instance slot, reused by its replacement (as a
-        # StatefulSet would): init_transactions then fences the one before.
-        slot = next(counter) % max(instances, 1) if instances > 1 else 0
+    def start_worker(slot: int) -> WorkerProcess:
         args = ["--batch-size", str(batch_size), "--processing-guarantee", guarantee, *extra]
         return workers(
             rig.client_bootstrap,
@@ -368,9 +392,18 @@ def _verdict(  # noqa: PLR0917 - one call site, every argument a different thing
 ) -> Verdict:
     expected = expected_by_key(engine_for(document), inputs)[ACCRUALS]
     accruals = read_all(rig.direct, topics.accruals)
-    bad = sum(1 for event in inputs if (event.key or b"").startswith(b"bad-"))
     dead = Counter(r.key for r in read_all(rig.direct, topics.dlq))
-    dead_lost = bad - len(dead)
+    floor = cell.dlq_floor
+    if floor is None:
+        bad = {event.key for event in inputs if (event.key or b"").startswith(b"bad-")}
+    else:
+        bad = {
+            record.key
+            for record in read_all(rig.direct, topics.input)
+            if (record.key or b"").startswith(b"bad-")
+            and record.offset >= floor.get(record.partition, 0)
+        }
+    dead_lost = len(bad - set(dead))
     dead_doubled = sum(n - 1 for n in dead.values())
     decoded = [orjson.loads(r.value or b"") for r in accruals]
     ids = Counter((a["event_id"], a["ruleset"]) for a in decoded)

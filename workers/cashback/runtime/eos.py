@@ -237,7 +237,7 @@ class TransactionalDelivery:
             if now - self._stop_seen >= self._stop_seconds:
                 raise _GiveUp(f"{what} unfinished {self._stop_seconds:.0f}s after the stop")
         if now >= deadline:
-            raise _GiveUp(f"{what} unfinished after {self._wedged:.0f}s")
+            raise _GiveUp(f"{what} unfinished by its deadline ({self._wedged:.0f}s a batch)")
 
     def _raise_if_stopping(self, reason: str) -> None:
         if self._stop.is_set():
