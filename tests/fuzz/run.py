@@ -90,10 +90,9 @@ def run(engine: str, command: list[str], seconds: int, env: dict[str, str]) -> d
     before = {p.name for p in artifacts.iterdir()}
     flags = [f"-max_total_time={seconds}", f"-artifact_prefix={artifacts}/", f"-dict={DICT}",
              "-max_len=8192", "-timeout=10", "-print_final_stats=1"]  # fmt: skip
-    # -fork keeps going after a finding, so one run reports every distinct one it meets.
+    # Plain mode: a run stops at its first finding (atheris cannot run libFuzzer's -fork).
     done = subprocess.run(
-        [*command, *flags, "-fork=1", "-ignore_crashes=1", "-ignore_timeouts=1",
-         str(corpus), str(WORK / "seeds")],
+        [*command, *flags, str(corpus), str(WORK / "seeds")],
         capture_output=True, env={**os.environ, **env}, check=False, timeout=seconds + 300,
     )  # fmt: skip
     output = done.stdout + done.stderr
