@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ PLOT = ROOT / "docs" / "soak.png"
 DOC = ROOT / "docs" / "reliability.md"
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
 TRACEPARENT = "traceparent"
+BROKER_TIMEOUT = 180.0  # a JVM start on a loaded 2-core machine has taken over 40 s
 
 
 @dataclass
@@ -196,7 +198,7 @@ def _p99(values: list[float]) -> float | None:
 
 @contextlib.contextmanager
 def _broker(workdir: Path) -> Iterator[LocalBroker]:
-    broker = start_broker(workdir)
+    broker = start_broker(workdir, timeout=BROKER_TIMEOUT)
     try:
         yield broker
     finally:
@@ -242,6 +244,7 @@ def run(minutes: float, rate: float, every: float) -> Soak:
             _drive(soak, broker, slot, names, group, every)
         finally:
             soak.final_exit_code = stop(slot.process)
+    shutil.rmtree(work, ignore_errors=True)  # the broker's data: gigabytes after a soak
     return soak
 
 
@@ -278,7 +281,7 @@ def _drive(  # noqa: PLR0917 - the one caller above
             else:
                 broker.kill()
                 time.sleep(5)
-                broker.restart()
+                broker.restart(BROKER_TIMEOUT)
         sample = read_sample(slot.process.pid)
         with contextlib.suppress(KafkaException):  # unknown while the broker is away
             committed = progress.committed()

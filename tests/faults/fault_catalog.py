@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from fault_harness import Cell
+from fault_harness import BROKER_TIMEOUT, Cell
 
 from cashback.runtime.topics import TopicError, TopicSpec, create_topics
 
@@ -32,7 +32,7 @@ def broker_hard_kill(rounds: int = 3, down: float = BROKER_DOWN_SECONDS) -> Call
             with cell.fault(f"broker SIGKILL {round_ + 1}"):
                 cell.rig.broker.kill()
                 time.sleep(down)
-                cell.rig.broker.restart()
+                cell.rig.broker.restart(BROKER_TIMEOUT)
 
     return fault
 
@@ -41,7 +41,7 @@ def broker_clean_restart(cell: Cell) -> None:
     cell.wait_progress(0.2)
     with cell.fault("broker SIGTERM + start"):
         cell.rig.broker.stop()
-        cell.rig.broker.restart()
+        cell.rig.broker.restart(BROKER_TIMEOUT)
 
 
 def broker_pause(seconds: float = PAUSE_SECONDS) -> Callable[[Cell], None]:

@@ -44,7 +44,7 @@ def _metadata_answers(bootstrap: str, timeout: float) -> bool:
 
 def test_kill_start_pause_resume(tmp_path: Path) -> None:
     state = tmp_path / ".kafka"
-    up = _cli(state, "up")
+    up = _cli(state, "up", "--timeout", "180", timeout=300)
     assert up.returncode == 0, up.stderr
     try:
         bootstrap = (state / "bootstrap").read_text().strip()
@@ -59,7 +59,7 @@ def test_kill_start_pause_resume(tmp_path: Path) -> None:
         assert "data kept" in killed.stdout
         assert not _metadata_answers(bootstrap, 2.0)
 
-        started = _cli(state, "start")
+        started = _cli(state, "start", "--timeout", "180", timeout=300)
         assert started.returncode == 0, started.stderr
         assert (state / "bootstrap").read_text().strip() == bootstrap, "same ports again"
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex})
