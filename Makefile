@@ -74,7 +74,7 @@ FAULTS_RESULTS := $(or $(CASHBACK_FAULTS_RESULTS),$(CURDIR)/.pytest_cache/faults
 faults: install ## the full fault matrix (about 40 min); writes its table to docs/reliability.md
 	@mkdir -p $(dir $(FAULTS_RESULTS)) && rm -f $(FAULTS_RESULTS)
 	@rc=0; CASHBACK_FAULTS=full CASHBACK_FAULTS_RESULTS=$(FAULTS_RESULTS) \
-	  bash .ci/pytest.sh tests/faults/test_fault_matrix.py -m faults $(PYTEST_ARGS) || rc=$$?; \
+	  bash .ci/pytest.sh tests/faults -m faults $(PYTEST_ARGS) || rc=$$?; \
 	  $(BIN)/python tests/faults/fault_report.py $(FAULTS_RESULTS) docs/reliability.md; exit $$rc
 
 SOAK_MINUTES ?= 20
@@ -93,12 +93,7 @@ bench-core: install ## core pricing speed (decode, price, encode), no Kafka
 bench: install ## benchmarks (QUICK=1 for a short run)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
 
-FUZZ_SECONDS ?= 60
-fuzz: install ## coverage-guided fuzzing, both engines, FUZZ_SECONDS each (atheris; libFuzzer via cargo)
-	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install -q 'atheris==3.0.0'
-	$(BIN)/python tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(if $(filter 0,$(NATIVE)),--engines python,)
-
 clean: ## remove caches and local broker data (keeps the venv and the jars)
 	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
 
-.PHONY: help install lint fmt typecheck test-unit test-kafka test kafka-up kafka-down demo bench bench-core fuzz clean
+.PHONY: help install lint fmt typecheck test-unit test-kafka test kafka-up kafka-down demo bench bench-core clean
