@@ -5,7 +5,8 @@ local broker, in one process so machine noise hits both alike, alternating per r
 
 - `all-bad`: N records, every one bad, cycling through the sample stream's bad kinds
   (not JSON, money as a float, empty, refunds that overdraw or miss a line, a missing
-  field, too large, a naive timestamp, a field given twice): each becomes one DLQ record;
+  field, a naive timestamp, a field given twice; too large 1 in 1,000): each becomes one
+  DLQ record;
 - `all-good`: N sample purchases and refunds (the usual workload), for the ratio.
 
 Reported: records/s from the first consumed record to the group's last commit, the DLQ
@@ -27,7 +28,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from cashback.devtools.local_kafka import start_broker
 from cashback.devtools.sample_stream import SampleRecord, generate
@@ -40,14 +41,15 @@ BIG = 600 * 1024  # the sample's too_large record is 512 KiB + a bit
 
 
 def bad_records(count: int) -> list[SampleRecord]:
-    """Every bad kind of the sample stream, repeated; the large one kept to 1 in 50."""
+    """Every bad kind of the sample stream, repeated; a too-large one (512 KiB+, copied to
+    the DLQ whole) only 1 in 1,000, else its bytes, not the refusals, set the pace."""
     found = [
         r for r in generate(20_000, seed=3, bad_every=1) if r.kind not in ("purchase", "refund")
     ]
     small = [r for r in found if r.value is None or len(r.value) < BIG]
     large = [r for r in found if r.value is not None and len(r.value) >= BIG][:1]
     cycle = itertools.cycle(small)
-    return [large[0] if large and i % 50 == 49 else next(cycle) for i in range(count)]
+    return [large[0] if large and i % 1000 == 999 else next(cycle) for i in range(count)]
 
 
 def good_records(count: int) -> list[SampleRecord]:
@@ -63,13 +65,23 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-bad-reader"})
+def committed_records(bootstrap: str, topic: str) -> int:
+    """Records a read_committed reader sees (end offsets would count transaction markers)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"bench-count-{uuid.uuid4().hex}",
+         "isolation.level": "read_committed", "enable.partition.eof": True,
+         "enable.auto.commit": False, "fetch.max.bytes": 50_000_000}
+    )  # fmt: skip
     try:
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(PARTITIONS)
-        )
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+        pending, count = set(range(PARTITIONS)), 0
+        while pending:
+            for message in consumer.consume(1000, 1.0):
+                if message.error() is None:
+                    count += 1
+                else:
+                    pending.discard(message.partition())
+        return count
     finally:
         consumer.close()
 
@@ -128,7 +140,7 @@ def one_run(bootstrap: str, records: list[SampleRecord], work: Path) -> dict[str
         proc.wait(30)
     return {
         "per_s": (len(records) - first) / seconds if seconds > 0 else float("nan"),
-        "dlq": end_offsets(bootstrap, names["dlq"]),
+        "dlq": committed_records(bootstrap, names["dlq"]),
         "ready": float(ready),
     }
 
