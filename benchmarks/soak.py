@@ -45,7 +45,7 @@ from benchmarks.measure import (
 )
 from benchmarks.systems import SYSTEMS, start, stop
 from benchmarks.workload import PARTITIONS, RULES
-from cashback.devtools.local_kafka import LocalBroker, start_broker
+from cashback.devtools.local_kafka import LocalBroker, LocalKafkaError, start_broker
 from cashback.devtools.sample_stream import generate
 from cashback.domain.engine import ACCRUALS, Engine
 from cashback.rulefiles import load_catalog
@@ -81,6 +81,7 @@ class Soak:
     accruals_distinct: int = 0
     accruals_duplicated: int = 0
     final_exit_code: int | None = None
+    error: str | None = None  # why the soak itself stopped early, if it did
     drained_seconds: float | None = None
 
 
@@ -242,6 +243,9 @@ def run(minutes: float, rate: float, every: float) -> Soak:
         slot = WorkerSlot([*args, "--batch-size", "500"], env, work / "worker.log")
         try:
             _drive(soak, broker, slot, names, group, every)
+        except (LocalKafkaError, KafkaException, OSError) as exc:
+            # Keep what was measured: the figures say how far it got and why it stopped.
+            soak.error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         finally:
             soak.final_exit_code = stop(slot.process)
     shutil.rmtree(work, ignore_errors=True)  # the broker's data: gigabytes after a soak
@@ -391,6 +395,7 @@ def section(soak: Soak) -> str:
         f"| worker exits on its own (codes) | {soak.worker_exits or 'none'} |",
         f"| exit code on the final SIGTERM | {soak.final_exit_code} |",
         f"| drained after the producer stopped | {soak.drained_seconds} s |",
+        *([f"| **the soak stopped early** | {soak.error} |"] if soak.error else []),
         "",
         END,
     ]
