@@ -32,12 +32,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 
 from cashback.devtools.local_kafka import start_broker
 from cashback.devtools.sample_stream import SampleRecord, generate
+from cashback.domain.events import MAX_EVENT_BYTES
 from cashback.runtime.topics import TopicSpec, create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "examples" / "rules"
 PARTITIONS = 4
-BIG = 600 * 1024  # the sample's too_large record is 512 KiB + a bit
 
 
 def bad_records(count: int) -> list[SampleRecord]:
@@ -46,8 +46,8 @@ def bad_records(count: int) -> list[SampleRecord]:
     found = [
         r for r in generate(20_000, seed=3, bad_every=1) if r.kind not in ("purchase", "refund")
     ]
-    small = [r for r in found if r.value is None or len(r.value) < BIG]
-    large = [r for r in found if r.value is not None and len(r.value) >= BIG][:1]
+    small = [r for r in found if r.value is None or len(r.value) <= MAX_EVENT_BYTES]
+    large = [r for r in found if r.value is not None and len(r.value) > MAX_EVENT_BYTES][:1]
     cycle = itertools.cycle(small)
     return [large[0] if large and i % 1000 == 999 else next(cycle) for i in range(count)]
 
