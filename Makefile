@@ -74,6 +74,22 @@ kafka-up: install ## start the local single-node KRaft broker (writes .kafka/boo
 kafka-down: install ## stop the local broker started by kafka-up
 	$(BIN)/python -m cashback.devtools.local_kafka down
 
+# The fault matrix (tests/faults): every fault as its own cell on 100,000 events, both
+# guarantees; the verdicts go to docs/reliability.md. `make test` runs a reduced matrix.
+FAULTS_RESULTS := $(or $(CASHBACK_FAULTS_RESULTS),$(CURDIR)/.pytest_cache/faults.jsonl)
+faults: install ## the full fault matrix (about 40 min); writes its table to docs/reliability.md
+	@mkdir -p $(dir $(FAULTS_RESULTS)) && rm -f $(FAULTS_RESULTS)
+	@rc=0; CASHBACK_FAULTS=full CASHBACK_FAULTS_RESULTS=$(FAULTS_RESULTS) \
+	  bash .ci/pytest.sh tests/faults -m faults $(PYTEST_ARGS) || rc=$$?; \
+	  $(BIN)/python tests/faults/fault_report.py $(FAULTS_RESULTS) docs/reliability.md; exit $$rc
+
+SOAK_MINUTES ?= 20
+soak: install ## the worker at a fixed rate for SOAK_MINUTES, killed and its broker bounced; plot in docs/
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q -e '.[soak]'
+	$(BIN)/python -m benchmarks.soak --minutes $(SOAK_MINUTES)
+
+.PHONY: faults soak
+
 demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary
 	$(BIN)/python -m cashback.devtools.demo
 

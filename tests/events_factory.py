@@ -157,4 +157,7 @@ def bad_events(max_event_bytes: int) -> list[BadEvent]:
         BadEvent(b"k-large", orjson.dumps(big), header, code="too_large"),
         BadEvent(b"k-refund", orjson.dumps(mismatch), header, code="refund_mismatch"),
         BadEvent(b"k-empty", None, header, code="empty"),
+        BadEvent(
+            b"k-twice", b'{"total_minor":1,' + orjson.dumps(valid)[1:], header, code="duplicate_key"
+        ),
     ]

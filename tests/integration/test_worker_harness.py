@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,8 +218,12 @@ def wait_for(probe: Callable[[], Any], timeout: float, what: str, every: float =
         time.sleep(every)
 
 
-def produce(bootstrap: str, topic: str, events: Iterable[Event]) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+# `config`: extra client properties (credentials for a secured broker, tests/security).
+Config = Mapping[str, str] | None
+
+
+def produce(bootstrap: str, topic: str, events: Iterable[Event], *, config: Config = None) -> int:
+    producer = Producer({**(config or {}), "bootstrap.servers": bootstrap, "linger.ms": 20})
     count = 0
     for event in events:
         producer.produce(topic, key=event.key, value=event.value, headers=event.headers)
@@ -230,8 +234,10 @@ def produce(bootstrap: str, topic: str, events: Iterable[Event]) -> int:
     return count
 
 
-def publish_rules(bootstrap: str, topic: str, *documents: bytes, key: str | None = None) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+def publish_rules(
+    bootstrap: str, topic: str, *documents: bytes, key: str | None = None, config: Config = None
+) -> None:
+    producer = Producer({**(config or {}), "bootstrap.servers": bootstrap})
     for document in documents:
         if key is None:
             parsed = orjson.loads(document)
@@ -240,10 +246,13 @@ def publish_rules(bootstrap: str, topic: str, *documents: bytes, key: str | None
     assert producer.flush(10) == 0
 
 
-def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -> list[Out]:
+def read_all(
+    bootstrap: str, topic: str, *, isolation: str = "read_committed", config: Config = None
+) -> list[Out]:
     """Every record of every partition, from the beginning to the (stable) end."""
     consumer = Consumer(
         {
+            **(config or {}),
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
@@ -280,18 +289,23 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -
         consumer.close()
 
 
-def offsets_reader(bootstrap: str, group: str) -> Consumer:
+def offsets_reader(bootstrap: str, group: str, config: Config = None) -> Consumer:
     """A consumer to ask for the group's committed offsets without joining it. It reads
     uncommitted, so the answer does not wait for a transaction a killed worker left open
     (a read_committed consumer asks for stable offsets and waits until it is aborted)."""
     return Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_uncommitted"}
+        {
+            **(config or {}),
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "isolation.level": "read_uncommitted",
+        }
     )
 
 
-def committed_total(bootstrap: str, group: str, topic: str) -> int:
+def committed_total(bootstrap: str, group: str, topic: str, config: Config = None) -> int:
     """Sum of the group's committed offsets over the topic's partitions."""
-    consumer = offsets_reader(bootstrap, group)
+    consumer = offsets_reader(bootstrap, group, config)
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
@@ -301,10 +315,16 @@ def committed_total(bootstrap: str, group: str, topic: str) -> int:
 
 
 def wait_until_committed(
-    bootstrap: str, group: str, topic: str, total: int, timeout: float = 90
+    bootstrap: str,
+    group: str,
+    topic: str,
+    total: int,
+    timeout: float = 90,
+    *,
+    config: Config = None,
 ) -> None:
     wait_for(
-        lambda: committed_total(bootstrap, group, topic) >= total,
+        lambda: committed_total(bootstrap, group, topic, config) >= total,
         timeout,
         f"group {group} to commit {total} records of {topic}",
         every=0.5,

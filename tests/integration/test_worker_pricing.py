@@ -80,6 +80,7 @@ def test_every_bad_input_is_dead_lettered_untouched(
         assert letter.header("source.topic") == topics.input.encode()
         assert letter.header("source.partition") == str(source.partition).encode()
         assert letter.header("source.offset") == str(source.offset).encode()
-    for code in ("invalid_json", "schema_violation", "too_large", "refund_mismatch", "empty"):
+    codes = ("invalid_json", "schema_violation", "too_large", "refund_mismatch", "empty")
+    for code in (*codes, "duplicate_key"):
         assert worker.metric("cashback_dead_letters_total", code=code) == 1
     assert len(read_all(kafka_bootstrap, topics.accruals)) > 0

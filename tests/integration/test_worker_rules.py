@@ -3,6 +3,7 @@ publish` applies live; a bad document is refused while the known versions keep s
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from confluent_kafka import Producer
 from test_worker_harness import (
     WorkerProcess,
     by_key,
@@ -129,3 +131,46 @@ def test_bad_rule_documents_are_refused_and_known_versions_keep_serving(
     assert accruals == expected_by_key(engine_for(v1), events)[ACCRUALS]
     assert worker.get("/readyz")[0] == 200
     assert worker.get("/healthz")[0] == 200
+
+
+def test_hostile_rule_documents_are_refused_counted_and_logged(
+    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
+) -> None:
+    # The rules topic takes records up to 3 MB here, so the worker's own limit is what refuses.
+    rules = topic_factory("rules", 1, {"cleanup.policy": "compact", "max.message.bytes": "3000000"})
+    topics = dataclasses.replace(make_topics(topic_factory), rules=rules)
+    v1 = ruleset_document(version=1)
+    publish_rules(kafka_bootstrap, topics.rules, v1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    worker = workers(kafka_bootstrap, topics, group=group).start()
+
+    huge = orjson.loads(ruleset_document(version=2))
+    huge["rules"][0]["description"] = "d" * (1024 * 1024 + 1)
+    big = {"message.max.bytes": "3000000"}
+    publish_rules(kafka_bootstrap, topics.rules, orjson.dumps(huge), key="retail:2", config=big)
+    publish_rules(kafka_bootstrap, topics.rules, b"\x00\xff\xfe\x80garbage", key="retail:3")
+    twice = ruleset_document(version=4)[:-1] + b',"hold_days":0}'
+    publish_rules(kafka_bootstrap, topics.rules, twice, key="retail:4")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce(topics.rules, key=b"retail:1", value=None)  # a tombstone
+    assert producer.flush(10) == 0
+    wait_for(
+        lambda: (
+            worker.metric("cashback_rule_documents_refused_total") == 3
+            and worker.metric("cashback_rule_documents_total", result="ignored") == 1
+        ),
+        30,
+        "three refusals and one ignored tombstone",
+    )
+    for reason in ("too_large", "invalid", "duplicate_key"):
+        assert worker.metric("cashback_rule_documents_refused_total", reason=reason) == 1
+    assert worker.metric("cashback_ruleset_latest_version", ruleset="retail") == 1
+    keys = {line.get("key") for line in worker.logs() if "rule document" in line.get("msg", "")}
+    assert {"retail:1", "retail:2", "retail:3", "retail:4"} <= keys
+    assert "d" * 100 not in worker.log_path.read_text()  # reasons, never the content
+
+    events = stream(200, seed=24)
+    produce(kafka_bootstrap, topics.input, events)
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(events))
+    accruals = by_key(read_all(kafka_bootstrap, topics.accruals))
+    assert accruals == expected_by_key(engine_for(v1), events)[ACCRUALS]

@@ -177,7 +177,7 @@ def test_cli_prints_error_and_exits_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _fake_java(bin_dir, "exit 1", on_version="echo 'no version here' >&2; exit 1")
-    monkeypatch.setattr(local_kafka, "state_dir", lambda: tmp_path / ".kafka")
+    monkeypatch.setattr(local_kafka.cli, "state_dir", lambda: tmp_path / ".kafka")
     assert local_kafka.main(["up"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ")

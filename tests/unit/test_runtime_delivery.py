@@ -21,10 +21,10 @@ from cashback.runtime.alo import AtLeastOnceDelivery
 from cashback.runtime.batch import ProduceRequest, Routes
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import RetryBatch
-from cashback.runtime.eos import TransactionalDelivery
+from cashback.runtime.eos import StopBeforeCommitError, TransactionalDelivery
 from cashback.runtime.http import Health
 from cashback.runtime.metrics import Metrics
-from cashback.runtime.worker import ClientErrors, Worker
+from cashback.runtime.worker import ClientErrors, Worker, rewind
 from events_factory import START, purchase, ruleset_document
 
 LOG = logging.getLogger("test")
@@ -76,6 +76,9 @@ class FakeProducer:
 
     def poll(self, _timeout: float) -> int:
         return 0
+
+    def purge(self) -> None:
+        self._call("purge")
 
 
 class FakeConsumer:
@@ -132,7 +135,7 @@ def metrics(registry: CollectorRegistry) -> Metrics:
 
 def eos(producer: FakeProducer, metrics: Metrics) -> TransactionalDelivery:
     consumer = FakeConsumer([], threading.Event())
-    return TransactionalDelivery(producer, consumer, metrics, LOG, transactional_id="tx-1")
+    return TransactionalDelivery(lambda: producer, consumer, metrics, LOG, transactional_id="tx-1")
 
 
 def transactions(registry: CollectorRegistry, result: str) -> float | None:
@@ -169,7 +172,6 @@ def test_a_retriable_error_is_retried_in_place(metrics: Metrics) -> None:
     [
         (error(KafkaError._FENCED, fatal=True), "transactional.id 'tx-1'"),
         (error(KafkaError.PRODUCER_FENCED), "another instance"),
-        (error(KafkaError._FATAL, fatal=True), "transactional producer failed"),
     ],
 )
 def test_fatal_and_fenced_errors_stop_the_worker(
@@ -178,6 +180,90 @@ def test_fatal_and_fenced_errors_stop_the_worker(
     producer = FakeProducer({"send_offsets": [failure]})
     with pytest.raises(FatalKafkaError, match=message):
         eos(producer, metrics).write(REQUESTS)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0  # every look at the clock is a second later
+        return self.now
+
+
+def replaceable(
+    metrics: Metrics, *producers: FakeProducer, stop: threading.Event | None = None
+) -> tuple[TransactionalDelivery, list[FakeProducer]]:
+    """A delivery whose producer factory hands out `producers` in turn."""
+    made: list[FakeProducer] = []
+    queue = list(producers)
+
+    def make() -> FakeProducer:
+        made.append(queue.pop(0))
+        return made[-1]
+
+    consumer = FakeConsumer([], threading.Event())
+    delivery = TransactionalDelivery(
+        make,
+        consumer,
+        metrics,
+        LOG,
+        transactional_id="tx-1",
+        wedged_seconds=10,
+        stop_seconds=5,
+        clock=FakeClock(),
+    )
+    delivery.start(stop or threading.Event())
+    return delivery, made
+
+
+def test_a_fatal_producer_is_replaced_and_the_batch_read_again(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    wedged = FakeProducer({"send_offsets": [error(KafkaError._FATAL, fatal=True)]})
+    delivery, made = replaceable(metrics, wedged, FakeProducer())
+    with pytest.raises(RetryBatch) as caught:
+        delivery.write(REQUESTS)
+    assert not caught.value.settled, "the rewind must go to the committed offsets"
+    assert len(made) == 2 and made[1].calls == ["init"], "same id, new producer, fenced"
+    assert "purge" in wedged.calls
+    assert transactions(registry, "recreated") == 1
+
+
+def test_a_commit_that_never_finishes_is_given_up_not_waited_on(metrics: Metrics) -> None:
+    timeouts = [error(KafkaError._TIMED_OUT, retriable=True) for _ in range(1000)]
+    wedged = FakeProducer({"commit": timeouts})
+    delivery, made = replaceable(metrics, wedged, FakeProducer())
+    with pytest.raises(RetryBatch):
+        delivery.write(REQUESTS)
+    assert 3 <= wedged.calls.count("commit") <= 12, "bounded by wedged_seconds"
+    assert len(made) == 2
+
+
+def test_stop_during_a_stuck_commit_exits_with_a_clear_reason(metrics: Metrics) -> None:
+    stop = threading.Event()
+    timeouts = [error(KafkaError._TIMED_OUT, retriable=True) for _ in range(1000)]
+    wedged = FakeProducer({"commit": timeouts})
+    delivery, _made = replaceable(metrics, wedged, FakeProducer(), stop=stop)
+    stop.set()
+    with pytest.raises(StopBeforeCommitError, match="could not commit the batch in hand"):
+        delivery.write(REQUESTS)
+    assert wedged.calls.count("commit") <= 6, "bounded by stop_seconds"
+
+
+def test_an_unsettled_rewind_never_guesses(metrics: Metrics) -> None:
+    class NoCommitted(FakeConsumer):
+        def committed(self, partitions: list[TopicPartition], timeout: float) -> Any:
+            raise error(KafkaError._TRANSPORT, retriable=True)
+
+    stop = threading.Event()
+    stop.set()  # do not wait the patient minute in a unit test
+    consumer = NoCommitted([], stop)
+    records = [FakeRecord(b"x", topic_="in", partition_=0, offset_=7)]
+    rewind(consumer, records, LOG, settled=True, stop=stop)
+    assert consumer.seeks == [("in", 0, 7)], "an aborted attempt may rewind to its start"
+    with pytest.raises(FatalKafkaError, match="cannot read the committed offsets"):
+        rewind(consumer, records, LOG, settled=False, stop=stop)
 
 
 def test_init_transactions_retries_until_the_coordinator_answers(metrics: Metrics) -> None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from cashback import __version__
-from cashback.cli import explain, price, publish, run, simulate, topics, validate
+from cashback.cli import acls, explain, price, publish, run, simulate, topics, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.register(commands)
     simulate.register(commands)
     validate.register(rules_commands)
+    acls.register(commands)
     return parser
 
 

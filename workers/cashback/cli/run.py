@@ -58,6 +58,13 @@ def add_settings_arguments(parser: argparse.ArgumentParser, names: Iterable[str]
         )
     parser.add_argument("--config", type=Path, help="TOML file with the same settings")
     parser.add_argument(
+        "--kafka-config",
+        type=Path,
+        metavar="FILE",
+        help="librdkafka properties file (key=value lines; also CASHBACK_KAFKA_CONFIG); "
+        "--kafka and KAFKA_* override it",
+    )
+    parser.add_argument(
         "--kafka",
         action="append",
         metavar="KEY=VALUE",

@@ -31,6 +31,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from cashback.domain.events import (
+    DUPLICATE_KEY,
     EMPTY,
     INVALID_JSON,
     MAX_EVENT_BYTES,
@@ -290,6 +291,7 @@ class _Stream:
             self._too_large,
             self._refund_missing_line,
             self._naive_time,
+            self._duplicate_key,
         )
 
     # -- the world, built once per stream from the seed
@@ -531,6 +533,12 @@ class _Stream:
         customer, event = self._bad_purchase(index)
         event["occurred_at"] = event["occurred_at"][:19]  # no UTC offset
         return SampleRecord(customer.key, orjson.dumps(event), SCHEMA_VIOLATION)
+
+    def _duplicate_key(self, index: int) -> SampleRecord:
+        customer, event = self._bad_purchase(index)
+        # Two totals: parsers that keep the first and those that keep the last disagree.
+        raw = b'{"total_minor":1,' + orjson.dumps(event)[1:]
+        return SampleRecord(customer.key, raw, DUPLICATE_KEY)
 
     def _empty(self, index: int) -> SampleRecord:
         customer, _ = self._bad_purchase(index)

@@ -15,6 +15,8 @@ from typing import Annotated, Final, NamedTuple
 import msgspec
 from msgspec import Meta, Struct
 
+from cashback.domain.duplicates import certain_keys as _keys
+from cashback.domain.duplicates import certainly_unique, repeated_field, schema_of
 from cashback.domain.money import MAX_MINOR
 
 MAX_EVENT_BYTES: Final = 512 * 1024
@@ -26,7 +28,15 @@ EMPTY: Final = "empty"
 INVALID_JSON: Final = "invalid_json"
 SCHEMA_VIOLATION: Final = "schema_violation"
 REFUND_MISMATCH: Final = "refund_mismatch"
-ERROR_CODES: Final = (TOO_LARGE, EMPTY, INVALID_JSON, SCHEMA_VIOLATION, REFUND_MISMATCH)
+DUPLICATE_KEY: Final = "duplicate_key"  # a contract field twice in one object: ambiguous
+ERROR_CODES: Final = (
+    TOO_LARGE,
+    EMPTY,
+    INVALID_JSON,
+    SCHEMA_VIOLATION,
+    REFUND_MISMATCH,
+    DUPLICATE_KEY,
+)
 
 # The timestamp form of the schemas' "date-time". msgspec's datetime decoding also takes
 # near forms (a space for `T`, `+0300`), which the contract refuses: checked after it.
@@ -156,7 +166,32 @@ class _RefundStamps(Struct):
     original: _Stamp
 
 
+_PURCHASE_FIELDS: Final = schema_of(
+    ("$", Purchase), ("$.customer", Customer), ("$.merchant", Merchant), ("$.lines[]", Line),
+    extra_root=("type",),
+)  # fmt: skip
+_REFUND_FIELDS: Final = schema_of(
+    ("$", Refund), ("$.customer", Customer), ("$.original", Original),
+    ("$.original.customer", OriginalCustomer), ("$.original.merchant", Merchant),
+    ("$.original.lines[]", Line), ("$.refunded_lines[]", RefundLine),
+    ("$.previously_refunded_lines[]", RefundLine),
+    extra_root=("type",),
+)  # fmt: skip
 _purchase_stamps: Final = msgspec.json.Decoder(_Stamp)
+
+
+def _purchase_keys(p: Purchase) -> int:
+    """`duplicates.certain_keys` of a purchase, written out: the walk is most of the
+    check's cost and purchases are most of the stream (test_duplicate_keys keeps both equal)."""
+    c, m = p.customer, p.merchant
+    count = 8 + 4 * len(p.lines) + (p.channel is not None) + (p.payment_method is not None)
+    count += (c.tier is not None) + (c.segments != ()) + (c.locale is not None)
+    count += not c.notifications
+    if m is not None:
+        count += 1 + (m.id is not None) + (m.mcc is not None) + (m.region is not None)
+    return count
+
+
 _refund_stamps: Final = msgspec.json.Decoder(_RefundStamps)
 
 
@@ -194,6 +229,12 @@ def decode(
         return Rejection(INVALID_JSON, str(exc))
     except RecursionError:  # msgspec's nesting limit, reached inside a field it skips
         return Rejection(INVALID_JSON, "nested deeper than the decoder allows")
+    if not certainly_unique(raw, event, _purchase_keys if type(event) is Purchase else _keys):
+        repeated = repeated_field(
+            raw, _PURCHASE_FIELDS if isinstance(event, Purchase) else _REFUND_FIELDS
+        )
+        if repeated is not None:
+            return Rejection(DUPLICATE_KEY, f"the field `{repeated}` is given twice")
     if event.occurred_at.tzinfo is None:
         return _naive("$.occurred_at")
     if isinstance(event, Purchase):

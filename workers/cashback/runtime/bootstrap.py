@@ -29,6 +29,7 @@ from cashback.domain.native_engine import EngineMode, NativeEngine, make_engine
 from cashback.rulefiles import RuleSetFilesError, load_catalog
 from cashback.runtime import logs
 from cashback.runtime.alo import AtLeastOnceDelivery
+from cashback.runtime.authorization import NotAuthorizedError, explain, preflight
 from cashback.runtime.batch import Routes
 from cashback.runtime.clients import (
     FatalKafkaError,
@@ -105,6 +106,12 @@ def _serve(
     errors = ClientErrors(metrics, kafka_log)
     engine = make_engine(catalog, settings.max_event_bytes, cast(EngineMode, settings.engine))
     metrics.show_catalog(catalog)
+    try:
+        if not preflight(settings, stop=stop, beat=health.beat, log=log):
+            return EXIT_OK
+    except NotAuthorizedError as exc:
+        log.error("stopping: %s", exc, extra=fields(error=str(exc)))
+        return EXIT_CONFIG
     with contextlib.ExitStack() as cleanup:
         feed: RulesFeed | None = None
         if settings.rules_topic:
@@ -138,8 +145,11 @@ def _serve(
             consumer_config(settings, log=kafka_log, on_error=errors, on_stats=on_stats)
         )
         cleanup.callback(_quietly, consumer.close, log)
-        producer = Producer(producer_config(settings, log=kafka_log, on_error=errors))
-        delivery = _delivery(settings, producer, consumer, metrics, log)
+
+        def make_producer() -> Any:
+            return Producer(producer_config(settings, log=kafka_log, on_error=errors))
+
+        delivery = _delivery(settings, make_producer, consumer, metrics, log)
         cleanup.callback(_quietly, delivery.close, log)
         worker = Worker(
             consumer=consumer,
@@ -172,6 +182,9 @@ def _serve(
                 worker.run(stop)
         except (FatalKafkaError, KafkaException) as exc:
             reason = str(exc.args[0]) if isinstance(exc, KafkaException) else str(exc)
+            cause = exc if isinstance(exc, KafkaException) else exc.__cause__
+            if isinstance(cause, KafkaException):
+                reason = explain(settings, cause.args[0]) or reason
             log.error("stopping: %s", reason, extra=fields(error=reason))
             return EXIT_KAFKA
         log.info("stopping: finished the batch in hand, leaving the group")
@@ -180,13 +193,18 @@ def _serve(
 
 
 def _delivery(
-    settings: Settings, producer: Any, consumer: Any, metrics: Metrics, log: logging.Logger
+    settings: Settings,
+    make_producer: Callable[[], Any],
+    consumer: Any,
+    metrics: Metrics,
+    log: logging.Logger,
 ) -> Delivery:
     if settings.exactly_once:
+        # A factory, not a producer: a wedged transactional producer is replaced.
         return TransactionalDelivery(
-            producer, consumer, metrics, log, transactional_id=settings.transactional_id
+            make_producer, consumer, metrics, log, transactional_id=settings.transactional_id
         )
-    return AtLeastOnceDelivery(producer, consumer, metrics, log)
+    return AtLeastOnceDelivery(make_producer(), consumer, metrics, log)
 
 
 @contextlib.contextmanager

@@ -19,11 +19,16 @@ BUFFER_WAIT_SECONDS = 0.1
 
 
 class RetryBatch(Exception):  # noqa: N818 - an instruction to the loop, not a failure
-    """Nothing of the batch counts; rewind to the committed offsets and process it again."""
+    """Nothing of the batch counts; rewind to the committed offsets and process it again.
 
-    def __init__(self, error: str) -> None:
+    ``settled`` is False when the attempt's outcome was unknown to this client (a commit
+    cut off mid-way, settled since by a new producer): the rewind must then go to the
+    group's committed offsets and may not fall back to the batch's first offsets."""
+
+    def __init__(self, error: str, *, settled: bool = True) -> None:
         super().__init__(error)
         self.error = error
+        self.settled = settled
 
 
 class Delivery(Protocol):

@@ -2,23 +2,27 @@
 
 The feed uses its own consumer with `assign()` (no group membership, no commits): every
 instance must see every version, and re-reading the compacted topic from the beginning
-on each start is cheap. A document is applied only if it parses, its key is
-`<ruleset>:<version>` of its content, and it does not change a version already known;
+on each start is cheap. A document is applied only if it is JSON of at most 1 MiB with
+no key given twice, parses as a rule set, its key is `<ruleset>:<version>` of its
+content, and it does not change a version already known;
 otherwise it is refused, logged with its key and problem (never its content) and
 counted, and the versions already loaded keep serving.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from cashback.domain.catalog import Catalog, RuleSetConflictError
+from cashback.domain.duplicates import repeats_anything
 from cashback.domain.rules import RuleSet, parse_ruleset
 from cashback.domain.ruleset_doc import RuleSetError
 from cashback.runtime.logs import fields
@@ -31,6 +35,11 @@ REFUSED: Final = "refused"
 INVALID: Final = "invalid"
 CONFLICT: Final = "conflict"
 KEY_MISMATCH: Final = "key_mismatch"
+TOO_LARGE: Final = "too_large"
+DUPLICATE_KEY: Final = "duplicate_key"
+# A rule set of 1,000 rules is ~300 KB of canonical JSON; Kafka's default record limit
+# is 1 MB. Bigger is a mistake or an attack: parsing and compiling it would stall the loop.
+MAX_DOCUMENT_BYTES: Final = 1024 * 1024
 WAIT_FOR_TOPIC_SECONDS: Final = 2.0
 
 
@@ -51,6 +60,20 @@ def apply_document(catalog: Catalog, key: bytes | None, value: bytes | None) -> 
     """The catalog with this document's version added, or why it is refused."""
     if not value:
         return Applied(catalog, IGNORED)
+    if len(value) > MAX_DOCUMENT_BYTES:
+        problem = f"the document is {len(value)} bytes; the limit is {MAX_DOCUMENT_BYTES}"
+        return Applied(catalog, REFUSED, TOO_LARGE, problem)
+    # The topic carries canonical JSON (`cashback rules publish` writes it): anything else,
+    # YAML included (its aliases can expand a few hundred bytes enormously), is refused.
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return Applied(catalog, REFUSED, INVALID, f"not JSON: {exc.args[0]}")
+    if repeats_anything(value):
+        repeated = _repeated_key(value)
+        if repeated is not None:
+            problem = f"the key {repeated!r} is given twice in one object (ambiguous)"
+            return Applied(catalog, REFUSED, DUPLICATE_KEY, problem)
     try:
         ruleset = parse_ruleset(value)
     except RuleSetError as exc:
@@ -64,6 +87,22 @@ def apply_document(catalog: Catalog, key: bytes | None, value: bytes | None) -> 
     except RuleSetConflictError as exc:
         return Applied(catalog, REFUSED, CONFLICT, str(exc), ruleset)
     return Applied(updated, APPLIED if updated is not catalog else DUPLICATE, ruleset=ruleset)
+
+
+def _repeated_key(value: bytes) -> str | None:
+    """The first key given twice in one object of a JSON document, or None."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(value, object_pairs_hook=pairs)
+    return found[0] if found else None
 
 
 class RulesFeed:

@@ -2,7 +2,9 @@
 
 Every field has a flag `--field-name`, an env var `CASHBACK_FIELD_NAME` and a TOML key
 `field_name`. librdkafka properties: `--kafka key=value`, env `KAFKA_SASL_PASSWORD`
-(-> `sasl.password`), or a `[kafka]` table in the file.
+(-> `sasl.password`), a librdkafka properties file (`--kafka-config FILE`, env
+`CASHBACK_KAFKA_CONFIG`), or a `[kafka]` table in the TOML file. The properties file sits
+between the TOML file and the environment: `--kafka` > `KAFKA_*` > `--kafka-config` > TOML.
 """
 
 from __future__ import annotations
@@ -43,12 +45,19 @@ def resolve_settings(
 
     `flags` maps field names to values given on the command line (None = not given) and
     `kafka` to a list of "key=value" strings. The file comes from `config_file`, else
-    `$CASHBACK_CONFIG`.
+    `$CASHBACK_CONFIG`; the properties file from `flags["kafka_config"]`, else
+    `$CASHBACK_KAFKA_CONFIG`.
     """
     path = config_file or (
         Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None
     )
-    layers = [_from_file(path) if path else ({}, {}), _from_env(env), _from_flags(flags)]
+    properties = flags.get("kafka_config") or env.get(ENV_PREFIX + "KAFKA_CONFIG") or None
+    layers = [
+        _from_file(path) if path else ({}, {}),
+        _from_properties(Path(properties)) if properties else ({}, {}),
+        _from_env(env),
+        _from_flags(flags),
+    ]
     values: dict[str, Any] = {}
     kafka: dict[str, str] = {}
     for plain, props in layers:
@@ -118,6 +127,27 @@ def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         else:
             raise SettingsError(f"config file {path}: unknown setting {raw_key!r}")
     return plain, kafka
+
+
+def _from_properties(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """A librdkafka properties file (`key=value` lines, `#` comments), as the local
+    broker writes `.kafka/worker.properties`; its `bootstrap.servers` is the setting's."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read kafka properties file {path}: {exc.strerror}") from None
+    kafka: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            # The line is not quoted back: it may hold a password.
+            raise SettingsError(f"kafka properties file {path}: line {number} is not key=value")
+        kafka[key.strip()] = value.strip()
+    servers = kafka.pop("bootstrap.servers", "")
+    return ({"bootstrap_servers": servers} if servers else {}), kafka
 
 
 def _kafka_text(value: object) -> str:

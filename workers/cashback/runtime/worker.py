@@ -22,11 +22,12 @@ from cashback.runtime.batch import INTERNAL_ERROR, Record, Routes, price_batch
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import Delivery, RetryBatch
 from cashback.runtime.http import Health
-from cashback.runtime.logs import fields
+from cashback.runtime.logs import SUMMARY_SECONDS, Repeats, fields, summarize_repeats
 from cashback.runtime.metrics import Metrics
 
 MAX_BACKOFF_SECONDS: Final = 5.0
-COMMITTED_TIMEOUT_SECONDS: Final = 10.0
+COMMITTED_TIMEOUT_SECONDS: Final = 5.0
+PATIENT_COMMITTED_SECONDS: Final = 60.0
 
 
 class RuleUpdates(Protocol):
@@ -36,11 +37,23 @@ class RuleUpdates(Protocol):
 
 
 class ClientErrors:
-    """The clients' `error_cb`: counts and logs every error, remembers a fatal one."""
+    """The clients' `error_cb`: counts every error, logs each kind once per interval (the
+    rest go into one summary line per interval), remembers a fatal one.
 
-    def __init__(self, metrics: Metrics, log: logging.Logger) -> None:
+    During a broker outage librdkafka reports every reconnect attempt; one line says the
+    broker is away, the summary says how often, and the metric still counts each one."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        log: logging.Logger,
+        *,
+        interval: float = SUMMARY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._metrics = metrics
         self._log = log
+        self._repeats = Repeats(log, "Kafka client errors repeated", interval, clock)
         self.fatal: str | None = None
 
     def __call__(self, error: Any) -> None:
@@ -48,8 +61,12 @@ class ClientErrors:
         if error.fatal():
             self.fatal = str(error)
             self._log.error("fatal Kafka client error", extra=fields(error=str(error)))
-        else:
+        elif self._repeats.first(error.name()):
             self._log.warning("Kafka client error", extra=fields(error=str(error)))
+
+    def summarize(self) -> None:
+        self._repeats.summarize()
+        summarize_repeats()
 
 
 class Worker:
@@ -82,6 +99,7 @@ class Worker:
         self._poll_seconds = poll_seconds
         self._clock = clock
         self._backoff = 0.0
+        self._consume_errors = Repeats(log, "consume errors repeated")
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set, after the batch in hand is committed; FatalKafkaError ends it."""
@@ -93,6 +111,7 @@ class Worker:
             if records:
                 self.process(records, stop)
             self._health.beat()
+            self._errors.summarize()
 
     def swap_rules(self) -> None:
         """New rule set versions apply from the next batch on, all at once."""
@@ -124,7 +143,8 @@ class Worker:
                 errors[str(error)] += 1
                 self._metrics.count_kafka_error(error.name())
         for error_text, n in errors.items():
-            self._log.warning("consume error", extra=fields(error=error_text, count=n))
+            if self._consume_errors.first(error_text):
+                self._log.warning("consume error", extra=fields(error=error_text, count=n))
         return records
 
     def process(self, records: Sequence[Record], stop: threading.Event) -> None:
@@ -139,7 +159,7 @@ class Worker:
                 "batch not committed; reading it again",
                 extra=fields(error=retry.error, events=len(records), backoff_s=self._backoff),
             )
-            rewind(self._consumer, records, self._log)
+            rewind(self._consumer, records, self._log, settled=retry.settled, stop=stop)
             stop.wait(self._backoff)
             return
         self._backoff = 0.0
@@ -176,32 +196,70 @@ class Worker:
         self._log.warning("partitions lost", extra=fields(partitions=_names(partitions)))
 
 
-def rewind(consumer: Any, records: Sequence[Record], log: logging.Logger) -> None:
-    """Seek the batch's partitions back to their committed offsets (else to the batch's
-    first offset), so the next poll returns the same records again."""
+def rewind(
+    consumer: Any,
+    records: Sequence[Record],
+    log: logging.Logger,
+    *,
+    settled: bool = True,
+    stop: threading.Event | None = None,
+) -> None:
+    """Seek the batch's partitions back to their committed offsets, so the next poll
+    returns the same records again. When the attempt is known to be aborted (`settled`),
+    the batch's first offsets are as good if the committed ones cannot be read; when its
+    outcome was unknown, only the committed offsets are the truth: they are asked for
+    until they come (or `stop`), and without them the process exits rather than guess."""
     targets: dict[tuple[str, int], int] = {}
     for record in records:
         topic, partition, offset = record.topic(), record.partition(), record.offset()
         if topic is not None and partition is not None and offset is not None:
             targets.setdefault((topic, partition), offset)
-    try:
-        wanted = [TopicPartition(topic, partition) for topic, partition in targets]
-        for tp in consumer.committed(wanted, timeout=COMMITTED_TIMEOUT_SECONDS):
-            if tp.error is None and tp.offset >= 0:
-                targets[(tp.topic, tp.partition)] = tp.offset
-    except KafkaException as exc:
-        log.warning(
-            "committed offsets unavailable; rewinding to the batch start",
-            extra=fields(error=str(exc.args[0])),
+    wanted = [TopicPartition(topic, partition) for topic, partition in targets]
+    committed = _committed(consumer, wanted, log, patient=not settled, stop=stop)
+    if committed is None and not settled:
+        raise FatalKafkaError(
+            "cannot read the committed offsets after an interrupted commit; exiting so the "
+            "next owner resumes from them (nothing is lost or doubled)"
         )
+    for tp in committed or []:
+        if tp.error is None and tp.offset >= 0:
+            targets[(tp.topic, tp.partition)] = tp.offset
     for (topic, partition), offset in targets.items():
         try:
             consumer.seek(TopicPartition(topic, partition, offset))
         except KafkaException as exc:
+            # Not assigned any more (lost in a rebalance): its new owner starts from the
+            # committed offset anyway.
             log.warning(
                 "seek failed",
                 extra=fields(topic=topic, partition=partition, error=str(exc.args[0])),
             )
+
+
+def _committed(
+    consumer: Any,
+    wanted: list[TopicPartition],
+    log: logging.Logger,
+    *,
+    patient: bool,
+    stop: threading.Event | None,
+) -> list[TopicPartition] | None:
+    deadline = time.monotonic() + (PATIENT_COMMITTED_SECONDS if patient else 0)
+    while True:
+        try:
+            found: list[TopicPartition] = consumer.committed(
+                wanted, timeout=COMMITTED_TIMEOUT_SECONDS
+            )
+            return found
+        except KafkaException as exc:
+            log.warning(
+                "committed offsets unavailable"
+                + ("; asking again" if patient else "; rewinding to the batch start"),
+                extra=fields(error=str(exc.args[0])),
+            )
+        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            return None
+        time.sleep(0.5)
 
 
 def _names(partitions: list[Any]) -> list[str]:
