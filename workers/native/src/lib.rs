@@ -4,6 +4,7 @@
 //! engine, byte for byte, or None for anything it is not sure about (the Python engine then
 //! handles the event: dead letters, unusual timestamps, overflow, ...).
 
+mod demand;
 mod engine;
 mod event;
 mod facts;
