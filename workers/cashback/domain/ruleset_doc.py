@@ -112,7 +112,12 @@ class RuleSetError(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (the wheels do): the same safe constructor and
+# resolvers, parsing ~20x faster (a 10,000-rule document took 67 s with the Python one).
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
     """Safe YAML that keeps clock times like 08:00 as text rather than base-60 integers."""
 
 
