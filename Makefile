@@ -93,8 +93,8 @@ soak: install ## the worker at a fixed rate for SOAK_MINUTES, killed and its bro
 demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary
 	$(BIN)/python -m cashback.devtools.demo
 
-bench-core: install ## core pricing speed (decode, price, encode), no Kafka
-	$(BIN)/python -m benchmarks.core --json benchmarks/core_results.json
+bench-core: install ## pricing speed and scaling curves, compile time, swap stall, no Kafka (QUICK=1: smoke run)
+	$(BIN)/python -m benchmarks.core $(if $(QUICK),--quick --json benchmarks/.work/core_results.json,--json benchmarks/core_results.json)
 
 bench: install ## benchmarks (QUICK=1 for a short run)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)

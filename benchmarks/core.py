@@ -16,7 +16,11 @@ Then the decoders alone on the same events: our typed `msgspec` decode (with eve
 constraint of the contract), an untyped `msgspec` decode, `orjson.loads`, and
 `fastjsonschema` validating the parsed dict against schemas/purchase.v1.schema.json.
 
-    python -m benchmarks.core [--events 20000] [--repeats 5] [--json FILE]
+Then the scaling curves (benchmarks/curves.py: lines per event, catalog size, refunds),
+catalog compile time, memory and live-swap stall per size (benchmarks/compile_probe.py, a
+fresh process each), written to the JSON file and drawn as PNGs (benchmarks/plots.py).
+
+    python -m benchmarks.core [--events 20000] [--repeats 5] [--json FILE] [--quick]
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +41,9 @@ import fastjsonschema
 import msgspec
 import orjson
 
+from benchmarks import curves, plots
+from benchmarks.catalogs import thousand_rules, without_cel
 from cashback.devtools.sample_stream import generate
-from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Handled
 from cashback.domain.events import decode_event
 from cashback.domain.native_engine import (
@@ -46,59 +53,12 @@ from cashback.domain.native_engine import (
     make_engine,
     native_module,
 )
-from cashback.domain.rules import compile_ruleset, parse_ruleset
 from cashback.rulefiles import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "examples" / "rules"
 SCHEMAS = ROOT / "schemas"
-CATEGORIES = (
-    "groceries", "electronics", "fuel", "pharmacy", "apparel",
-    "travel", "restaurants", "home", "beauty", "auto",
-)  # fmt: skip
-
-
-def thousand_rules() -> Catalog:
-    """1,000 rules that look like a big retailer's promotion calendar."""
-    rules: list[dict[str, Any]] = []
-    for i in range(400):  # category promotions, a few per category with extra conditions
-        when: dict[str, Any] = {"categories": [CATEGORIES[i % 10], f"cat-{i}"]}
-        if i % 3 == 0:
-            when["tiers"] = ["gold", "platinum"]
-        if i % 4 == 1:
-            when["channels"] = ["online", "app"]
-        if i % 5 == 2:
-            when["days_of_week"] = ["sat", "sun"]
-        rules.append({"id": f"cat-{i:04d}", "pay": {"percent": f"{1 + i % 7}.5"}, "when": when,
-                      "priority": 10 + i % 50})  # fmt: skip
-    for i in range(400):  # sku promotions
-        skus = [f"GRO-{i:05d}", f"ELE-{i:05d}"]
-        rules.append({"id": f"sku-{i:04d}", "pay": {"fixed_minor": 1000 + i},
-                      "when": {"skus": skus}, "priority": 100})  # fmt: skip
-    for i in range(150):  # merchant partnerships
-        rules.append({"id": f"merchant-{i:04d}", "pay": {"percent": "2"},
-                      "when": {"merchants": [f"M-{i:05d}"]}, "priority": 5})  # fmt: skip
-    for i in range(49):  # MCC promotions
-        rules.append({"id": f"mcc-{i:04d}", "pay": {"percent": "1.5", "max_minor": 100000},
-                      "when": {"mcc": [f"{7000 + i:04d}"]}, "priority": 4})  # fmt: skip
-    rules.append({"id": "catch-all", "pay": {"percent": "0.5", "min_minor": 100}})
-    for rule in rules:
-        rule["description"] = f"promotion {rule['id']}"
-    doc = {
-        "ruleset": "big-retail", "version": 1, "effective_from": "2026-01-01T00:00:00+03:00",
-        "timezone": "Europe/Moscow", "currencies": ["RUB"], "hold_days": 14,
-        "expires_days": 365, "notify": {"accrual": "cashback_accrued"}, "rules": rules,
-    }  # fmt: skip
-    return Catalog.of([parse_ruleset(orjson.dumps(doc))])
-
-
-def without_cel(catalog: Catalog) -> Catalog:
-    found = []
-    for ruleset in catalog.all():
-        doc = ruleset.doc
-        kept = tuple(r for r in doc.rules if r.when.expr is None)
-        found.append(compile_ruleset(msgspec.structs.replace(doc, rules=kept)))
-    return Catalog.of(found)
+PROBES = (("rules", curves.RULES), ("rule_sets", curves.SETS), ("versions", curves.VERSIONS))
 
 
 def decoders() -> dict[str, Callable[[bytes], object]]:
@@ -131,9 +91,16 @@ def run_once(handle: Callable[[bytes | None], object], values: list[bytes | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, help="interleaved repeats (5; --quick: 1)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few events")
+    parser.add_argument("--no-curves", action="store_true", help="the sample stream only")
     args = parser.parse_args()
+    if args.quick:
+        args.events = min(args.events, 2000)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 5
+    started = time.monotonic()
 
     values = [r.value for r in generate(args.events, seed=7, bad_every=None)]
     realistic = load_catalog([RULES])
@@ -216,12 +183,46 @@ def main() -> None:
         decoding.append({"name": name, "us_per_event": round(median, 2), "min_us": low,
                          "max_us": high})  # fmt: skip
         print(f"  {name:26} {median:6.2f} us ({per_event[0]:.2f}-{per_event[-1]:.2f})")
+    found: dict[str, Any] = {"runs": rows, "decoders": decoding}
+    if not args.no_curves:
+        print("\nscaling curves (us/event, us/line; Python prices fewer events at big sizes)")
+        found["curves"] = curves.measure(args.quick, args.repeats, modes)
+        found["compile"] = compile_probes(args.quick)
     if args.json:
         machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                   "processor": platform.processor() or platform.machine()}  # fmt: skip
-        args.json.write_bytes(
-            orjson.dumps({"machine": machine, "runs": rows}, option=orjson.OPT_INDENT_2)
-        )
+                   "processor": platform.processor() or platform.machine(),
+                   "load_average": os.getloadavg(), "quick": args.quick,
+                   "seconds": round(time.monotonic() - started)}  # fmt: skip
+        found = {"machine": machine, **found}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
+        if "curves" in found:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            for path in plots.draw(found, out=args.json.parent):
+                print(f"wrote {path.relative_to(ROOT)}")
+
+
+def compile_probes(quick: bool) -> list[dict[str, Any]]:
+    """Compile time, memory and swap stall per catalog size, each in a fresh process."""
+    print("\ncatalog compile (CPU s and wall s), RSS, live swap: longest batch stall over the"
+          " median batch, ms")  # fmt: skip
+    found = []
+    for axis, sizes in PROBES:
+        for size in sizes:
+            command = [sys.executable, "-m", "benchmarks.compile_probe", axis, str(size)]
+            if quick and size > 1000:
+                command.append("--no-swap")
+            done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+            row = orjson.loads(done.stdout.strip().splitlines()[-1])
+            found.append(row)
+            loop, background = row.get("swap_on_loop"), row.get("swap_background")
+            swap = (f"on the loop {loop['stall_ms']:>8.1f}, off it {background['stall_ms']:>7.1f}"
+                    if loop and background else "(swap not measured)")  # fmt: skip
+            print(f"  {axis:9} {size:>6}: {row['rules']:>6} rules, compile "
+                  f"{row['compile_cpu_s']:6.2f} CPU s ({row['compile_s']:6.2f} s), "
+                  f"{row['python_catalog_mb']:6.1f} + {row['native_engine_mb']:5.1f} MB, "
+                  f"swap stall {swap}")  # fmt: skip
+    return found
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def problems(doc: dict[str, Any] | str) -> list[str]:
         (doc_with(combine="all"), "combine"),
         (doc_with(timezone="Mars/Olympus"), "timezone: unknown IANA timezone 'Mars/Olympus'"),
         (doc_with(effective_from="2026-01-01T00:00:00"), "effective_from: needs a UTC offset"),
-        (doc_with(rules=[rule("a"), rule("a")]), "rules[0] (id 'a'): duplicate rule id"),
+        (doc_with(rules=[rule("a"), rule("a")]), "rules[1] (id 'a'): duplicate rule id"),
         (
             doc_with(rules=[rule("a", pay={})]),
             "rules[0] (id 'a').pay: needs exactly one of percent, fixed_minor, bands (found none)",

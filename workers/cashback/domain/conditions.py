@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from cashback.domain.cel import Demand
 from cashback.domain.facts import Facts
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -96,17 +97,17 @@ class LocalTime:
 class Expression:
     """A CEL expression over `purchase`; an evaluation error or a non-true result does not hold."""
 
-    __slots__ = ("fields", "name", "program", "source")
+    __slots__ = ("demand", "name", "program", "source")
 
-    def __init__(self, source: str, program: Any, fields: frozenset[str] | None) -> None:
+    def __init__(self, source: str, program: Any, demand: Demand) -> None:
         self.name = "expr"
         self.source = source
         self.program = program
-        self.fields = fields
+        self.demand = demand
 
     def holds(self, facts: Facts) -> bool:
         try:
-            return self.program.execute(facts.cel_context(self.fields)) is True
+            return self.program.execute(facts.cel_context(self.demand)) is True
         except Exception:
             return False
 

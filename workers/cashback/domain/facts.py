@@ -2,7 +2,7 @@
 
 Built once per event and shared by every rule set; the local weekday and minute are worked
 out once per timezone, and the CEL view of the purchase only when a rule with `expr` asks,
-once per set of fields the expressions read.
+once per `cel.Demand` (what the expressions can reach).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Facts:
         self.segments = segments
         self._activation_factory = activation
         self._activation: dict[str, Any] | None = None
-        self._contexts: dict[frozenset[str] | None, Any] = {}
+        self._contexts: dict[cel.Demand, Any] = {}
         self._local: dict[ZoneInfo, tuple[int, int]] = {}
 
     def local(self, zone: ZoneInfo) -> tuple[int, int]:
@@ -72,12 +72,10 @@ class Facts:
             self._activation = self._activation_factory()
         return self._activation
 
-    def cel_context(self, fields: frozenset[str] | None) -> Any:
-        """A CEL context with `purchase` narrowed to `fields` (all when None), built once."""
-        found = self._contexts.get(fields)
+    def cel_context(self, demand: cel.Demand) -> Any:
+        """A CEL context with `purchase` narrowed to what `demand` reaches, built once."""
+        found = self._contexts.get(demand)
         if found is None:
-            purchase = self.activation()
-            if fields is not None:
-                purchase = {k: v for k, v in purchase.items() if k in fields}
-            found = self._contexts[fields] = cel.context(purchase)
+            purchase = cel.narrow(self.activation(), demand)
+            found = self._contexts[demand] = cel.context(purchase)
         return found

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Engine, Handled, Outcome, Output, Tally
@@ -47,6 +47,13 @@ def native_module() -> ModuleType | None:
         return None
 
 
+class _Prepared(NamedTuple):
+    catalog: Catalog
+    native: Any
+    error: str | None
+    python: Engine
+
+
 class NativeEngine:
     """`Engine.handle` with the common case done natively; same answers, byte for byte."""
 
@@ -54,6 +61,7 @@ class NativeEngine:
         "_catalog",
         "_native",
         "_native_class",
+        "_prepared",
         "_python",
         "declined",
         "max_event_bytes",
@@ -76,6 +84,7 @@ class NativeEngine:
         self.max_event_bytes = max_event_bytes
         self.declined = 0  # events the native engine left to Python (bad input, rare forms)
         self.native_error: str | None = None
+        self._prepared: _Prepared | None = None
         self.catalog = catalog
 
     @property
@@ -85,16 +94,28 @@ class NativeEngine:
     @catalog.setter
     def catalog(self, catalog: Catalog) -> None:
         """Swap catalogs. Should the native engine refuse one (a bug: the spec comes from our
-        own exporter), that catalog is priced by Python and `native_error` says why."""
+        own exporter), that catalog is priced by Python and `native_error` says why.
+        Only reference assignments when `prepare(catalog)` built it already."""
+        prepared = self._prepared
+        if prepared is None or prepared.catalog is not catalog:
+            prepared = self._build(catalog)
+        self._prepared = None
+        self._native, self.native_error = prepared.native, prepared.error
+        self._python = prepared.python
+        self._catalog = catalog
+
+    def prepare(self, catalog: Catalog) -> None:
+        """Build the engine for `catalog` now (on any thread: the native compile releases
+        the GIL), so that setting `catalog` to it later costs nothing."""
+        self._prepared = self._build(catalog)
+
+    def _build(self, catalog: Catalog) -> _Prepared:
         spec = export_catalog(catalog, self.max_event_bytes)
         try:
-            self._native = self._native_class(spec, Output, Tally)
-            self.native_error = None
+            native, error = self._native_class(spec, Output, Tally), None
         except ValueError as exc:
-            self._native = None
-            self.native_error = str(exc)
-        self._python = Engine(catalog, self.max_event_bytes)
-        self._catalog = catalog
+            native, error = None, str(exc)
+        return _Prepared(catalog, native, error, Engine(catalog, self.max_event_bytes))
 
     def handle(self, raw: bytes | None) -> Handled:
         native = self._native

@@ -126,8 +126,10 @@ def _condition(condition: Condition) -> dict[str, Any]:
     if isinstance(condition, LocalTime):
         return {"kind": "local_time", "start": condition.start, "end": condition.end}
     if isinstance(condition, Expression):
-        fields = None if condition.fields is None else sorted(condition.fields)
-        return {"kind": "expr", "source": condition.source, "fields": fields}
+        demand = condition.demand
+        fields = None if demand.fields is None else sorted(demand.fields)
+        return {"kind": "expr", "source": condition.source, "fields": fields,
+                "sized": sorted(demand.sized)}  # fmt: skip
     raise TypeError(f"no native form for the condition {condition.name!r}")
 
 

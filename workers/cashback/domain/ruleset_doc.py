@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 import yaml
 from msgspec import Meta, Struct
 
@@ -112,7 +113,12 @@ class RuleSetError(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (the wheels do): the same safe constructor and
+# resolvers, parsing ~20x faster (a 10,000-rule document took 67 s with the Python one).
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
     """Safe YAML that keeps clock times like 08:00 as text rather than base-60 integers."""
 
 
@@ -129,6 +135,9 @@ _Loader.add_implicit_resolver(
 
 def load_document(data: bytes | str) -> Any:
     """Parse YAML or JSON text (JSON is YAML) into plain Python values."""
+    plain = _plain_json(data)
+    if plain is not None:
+        return plain
     try:
         return yaml.load(data, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -136,6 +145,36 @@ def load_document(data: bytes | str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RuleSetError([Problem(where, f"not valid YAML/JSON: {problem}")]) from None
+
+
+def _plain_json(data: bytes | str) -> dict[str, Any] | None:
+    """A JSON object parsed by orjson when YAML would read it the same, else None.
+
+    YAML parsing is most of a big rule set's compile time (a 10,000-rule JSON document:
+    3.7 s with libyaml, 0.1 s with orjson). JSON text means the same to both except for
+    floats (YAML 1.1 reads `1e5` as text), `\\u` escapes (YAML does not pair surrogates)
+    and characters YAML refuses; any of those, or anything but an object, goes to YAML.
+    """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if not text.lstrip(" \t\r\n").startswith("{") or "\\u" in text:
+        return None
+    if yaml.reader.Reader.NON_PRINTABLE.search(text) or "\ufffd" in text:
+        return None  # "\ufffd": the bytes were not UTF-8, or the text holds one as is
+    try:
+        found = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) and not _has_float(found) else None
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
 
 
 def convert_document(raw: Any) -> RuleSetDoc:

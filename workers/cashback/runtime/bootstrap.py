@@ -44,6 +44,7 @@ from cashback.runtime.http import Health, HealthServer
 from cashback.runtime.logs import fields
 from cashback.runtime.metrics import Metrics
 from cashback.runtime.rules_feed import RulesFeed
+from cashback.runtime.rules_swap import BackgroundRules
 from cashback.runtime.settings import Settings
 from cashback.runtime.worker import ClientErrors, Worker
 
@@ -114,6 +115,7 @@ def _serve(
         return EXIT_CONFIG
     with contextlib.ExitStack() as cleanup:
         feed: RulesFeed | None = None
+        updates: BackgroundRules | None = None
         if settings.rules_topic:
             rules_consumer = Consumer(
                 rules_consumer_config(settings, log=kafka_log, on_error=errors)
@@ -125,6 +127,10 @@ def _serve(
                 return EXIT_OK
             engine.catalog = loaded
             metrics.show_catalog(loaded)
+            # From here the feed is read, and new versions compiled, on a thread of its own.
+            updates = BackgroundRules(feed, engine, logs.get("rules"))
+            updates.start()
+            cleanup.callback(updates.close)  # before feed.close: callbacks run last first
         problem = getattr(engine, "native_error", None)
         log.info(
             "pricing engine",
@@ -162,7 +168,7 @@ def _serve(
             health=health,
             errors=errors,
             log=log,
-            rules_feed=feed,
+            rules_feed=updates,
             batch_size=settings.batch_size,
             poll_seconds=settings.commit_interval_ms / 1000,
         )

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use cel::objects::{Key, Map};
 use cel::{Context, Value};
 
+use crate::demand::Demand;
 use crate::event::{Customer, Line, Merchant, Purchase, Refund, Str};
 use crate::json::{Decline, R};
 use crate::spec::Catalog;
@@ -125,8 +126,7 @@ impl<'e, 'a, 'c> Facts<'e, 'a, 'c> {
         let at = match self.contexts.iter().position(|e| e.0 == fieldset) {
             Some(at) => at,
             None => {
-                let fields = catalog.fieldsets[fieldset].as_deref();
-                let value = build_view(self.view, fields);
+                let value = build_view(self.view, &catalog.fieldsets[fieldset]);
                 let mut ctx = base.new_inner_scope();
                 ctx.add_variable_from_value("purchase", value);
                 self.contexts.push((fieldset, ctx));
@@ -208,10 +208,16 @@ fn lines(ls: &[Line<'_>], amounts: Option<&[u64]>) -> Value {
     ))
 }
 
+/// Only its length: what `size(purchase.lines)` reads (cel.py `narrow`).
+fn nulls(n: usize) -> Value {
+    Value::List(Arc::new(vec![Value::Null; n]))
+}
+
 /// `msgspec.to_builtins(event)` without its top-level nulls (engine.py `_present`),
-/// narrowed to `fields` when given (facts.py `cel_context`).
-fn build_view(view: View<'_, '_>, fields: Option<&[String]>) -> Value {
-    let want = |k: &str| fields.is_none_or(|f| f.iter().any(|x| x == k));
+/// narrowed to what `demand` reaches (facts.py `cel_context`).
+fn build_view(view: View<'_, '_>, demand: &Demand) -> Value {
+    let want = |k: &str| demand.wants(k);
+    let sized_lines = demand.sized("lines");
     let mut out: Vec<(&str, Value)> = Vec::with_capacity(11);
     match view {
         View::Purchase(p) => {
@@ -236,7 +242,9 @@ fn build_view(view: View<'_, '_>, fields: Option<&[String]>) -> Value {
             if want("total_minor") {
                 out.push(("total_minor", int(p.total)));
             }
-            if want("lines") {
+            if sized_lines {
+                out.push(("lines", nulls(p.lines.len())));
+            } else if want("lines") {
                 out.push(("lines", lines(&p.lines, None)));
             }
             if let Some(m) = &p.merchant {
@@ -286,7 +294,9 @@ fn build_view(view: View<'_, '_>, fields: Option<&[String]>) -> Value {
             if want("total_minor") {
                 out.push(("total_minor", int(total)));
             }
-            if want("lines") {
+            if sized_lines {
+                out.push(("lines", nulls(o.lines.len())));
+            } else if want("lines") {
                 out.push(("lines", lines(&o.lines, Some(amounts))));
             }
             if let Some(m) = &o.merchant {

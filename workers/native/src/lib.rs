@@ -4,6 +4,7 @@
 //! engine, byte for byte, or None for anything it is not sure about (the Python engine then
 //! handles the event: dead letters, unusual timestamps, overflow, ...).
 
+mod demand;
 mod engine;
 mod event;
 mod facts;
@@ -53,7 +54,10 @@ impl Engine {
         output_cls: Py<PyAny>,
         tally_cls: Py<PyAny>,
     ) -> PyResult<Self> {
-        let catalog = Catalog::parse(spec).map_err(PyValueError::new_err)?;
+        // Compiling a big catalog takes a while: let the poll loop run meanwhile.
+        let catalog = py
+            .detach(|| Catalog::parse(spec))
+            .map_err(PyValueError::new_err)?;
         let tuple_type = py.get_type::<PyTuple>();
         for cls in [&output_cls, &tally_cls] {
             let is_tuple = cls

@@ -5,7 +5,11 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::demand::{self, Demand};
 use crate::fxhash::FxMap;
+
+/// Fields of the purchase view that are always lists (cel.py `SIZED_LISTS`).
+const SIZED_LISTS: &[&str] = &["lines"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +86,8 @@ enum ConditionDoc {
     Expr {
         source: String,
         fields: Option<Vec<String>>,
+        #[serde(default)]
+        sized: Vec<String>,
     },
 }
 
@@ -137,7 +143,7 @@ pub enum Condition {
         start: u32,
         end: u32,
     },
-    /// `fieldset` indexes `Catalog::fieldsets` (the `purchase` fields the CEL view keeps).
+    /// `fieldset` indexes `Catalog::fieldsets` (what of `purchase` the CEL view builds).
     Expr {
         program: cel::Program,
         fieldset: usize,
@@ -202,8 +208,8 @@ pub struct Catalog {
     pub zone_valid_from: i64,
     pub zone_valid_until: i64,
     pub rulesets: Vec<RuleSet>,
-    /// Distinct field sets of `expr` conditions (None: the whole purchase).
-    pub fieldsets: Vec<Option<Vec<String>>>,
+    /// Distinct demands of `expr` conditions (what of the purchase each one builds).
+    pub fieldsets: Vec<Demand>,
 }
 
 fn fx<V>(m: HashMap<String, V>) -> FxMap<String, V> {
@@ -247,7 +253,7 @@ impl Catalog {
                 offsets: z.transitions.iter().map(|t| t.1).collect(),
             });
         }
-        let mut fieldsets: Vec<Option<Vec<String>>> = Vec::new();
+        let mut fieldsets: Vec<Demand> = Vec::new();
         let mut rulesets = Vec::new();
         for rs in doc.rulesets {
             let n = rs.rules.len();
@@ -313,7 +319,11 @@ impl Catalog {
                             }
                             Condition::LocalTime { start, end }
                         }
-                        ConditionDoc::Expr { source, fields } => {
+                        ConditionDoc::Expr {
+                            source,
+                            fields,
+                            sized,
+                        } => {
                             let program =
                                 std::panic::catch_unwind(|| cel::Program::compile(&source))
                                     .map_err(|_| {
@@ -327,10 +337,16 @@ impl Catalog {
                                 f.dedup();
                                 f
                             });
-                            let fieldset = match fieldsets.iter().position(|x| *x == fields) {
+                            let mut sized = sized;
+                            sized.sort();
+                            sized.dedup();
+                            let wanted = Demand { fields, sized };
+                            demand::covers(&wanted, program.expression(), SIZED_LISTS)
+                                .map_err(|e| format!("expr {source:?}: {e}"))?;
+                            let fieldset = match fieldsets.iter().position(|x| *x == wanted) {
                                 Some(i) => i,
                                 None => {
-                                    fieldsets.push(fields);
+                                    fieldsets.push(wanted);
                                     fieldsets.len() - 1
                                 }
                             };

@@ -595,6 +595,13 @@ EXPRESSIONS = [
     "bytes(purchase.currency) == b'RUB'",
     "purchase.?channel.orValue('none') == 'app'",
     "optional.of(1).hasValue()",
+    # only the count of lines is built for these (cel.demand); the rest read more
+    "size(purchase.lines) >= 3",
+    "purchase.lines.size() < 2 && purchase.total_minor > 100000",
+    "size(purchase.lines) == purchase.lines.size() && size(purchase.customer.segments) >= 0",
+    "size(purchase.lines) > 1 // and a comment: size(purchase)",
+    "r'purchase.lines[0]' != '' && size(purchase.lines) % 2 == 0",
+    "size(purchase.lines) > 2 && purchase.lines[1].quantity > 1",
 ]
 
 
@@ -1086,6 +1093,8 @@ RANDOM_EXPRESSIONS = [
     'purchase.occurred_at.endsWith("Z")',
     "purchase.lines[0].amount_minor > 1000",
     "purchase.channel",
+    "size(purchase.lines) >= 3",  # only the count is built (cel.demand)
+    "purchase.lines.size() == 1 || purchase.lines.exists(l, l.quantity > 2)",
 ]
 PERCENTS = ["0", "0.5", "1", "1.5", "2.25", "3", "0.333333", "12.5", "100", "7.123456"]
 
