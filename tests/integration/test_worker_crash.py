@@ -33,6 +33,7 @@ pytestmark = pytest.mark.kafka
 EVENTS = 20_000
 
 
+@pytest.mark.conformance
 def test_sigkill_three_times_mid_stream_still_exactly_once(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:

@@ -32,6 +32,7 @@ from kafka_support import TopicFactory
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.conformance
 def test_a_third_instance_joins_mid_stream_without_duplicates(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:
