@@ -206,9 +206,7 @@ class WorkerProcess:
             raise AssertionError(f"worker exited with {code}:\n{tail}")
 
 
-def worker_pool(
-    log_dir: Path, runtime: str = CONFLUENT
-) -> Iterator[Callable[..., WorkerProcess]]:
+def worker_pool(log_dir: Path, runtime: str = CONFLUENT) -> Iterator[Callable[..., WorkerProcess]]:
     """For a `workers` fixture: make WorkerProcess(...) (minus the log folder) on
     `runtime`; every one started is stopped afterwards."""
     started: list[WorkerProcess] = []
