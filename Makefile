@@ -68,8 +68,8 @@ kafka-up: install ## start the local single-node KRaft broker (writes .kafka/boo
 kafka-down: install ## stop the local broker started by kafka-up
 	$(BIN)/python -m cashback.devtools.local_kafka down
 
-demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary
-	$(BIN)/python -m cashback.devtools.demo
+demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary (RUNTIME=faust for the faust runtime)
+	$(BIN)/python -m cashback.devtools.demo $(if $(RUNTIME),--runtime $(RUNTIME),)
 
 bench-core: install ## core pricing speed (decode, price, encode), no Kafka
 	$(BIN)/python -m benchmarks.core --json benchmarks/core_results.json

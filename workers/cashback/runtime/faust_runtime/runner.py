@@ -221,6 +221,9 @@ def _route_client_logs() -> None:
         client.handlers[:] = list(handlers)
         client.setLevel(logging.WARNING)
         client.propagate = False
+    # "Timer commit is overlapping": a commit round longer than the commit interval, on
+    # every busy second; not a fault.
+    logging.getLogger("mode.timers").setLevel(logging.ERROR)
 
 
 def _exit_at_once(_error: str) -> None:
