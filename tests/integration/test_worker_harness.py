@@ -212,7 +212,8 @@ def worker_pool(log_dir: Path, runtime: str = CONFLUENT) -> Iterator[Callable[..
     started: list[WorkerProcess] = []
 
     def make(*args: Any, **kwargs: Any) -> WorkerProcess:
-        worker = WorkerProcess(*args, log_dir=log_dir, runtime=runtime, **kwargs)
+        kwargs.setdefault("runtime", runtime)
+        worker = WorkerProcess(*args, log_dir=log_dir, **kwargs)
         started.append(worker)
         return worker
 
