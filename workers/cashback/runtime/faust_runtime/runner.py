@@ -186,7 +186,8 @@ async def _run_app(
             if worker.crashed or app.crashed:
                 reason = worker.crash_reason or app.crash_reason
                 log.error("stopping: faust crashed", extra=fields(error=repr(reason)))
-                return EXIT_KAFKA
+                # Not faust's stop: it would ack the batch in hand, written or not.
+                _exit_at_once(repr(reason))
             swap_rules(agent.engine, feed, log)
             health.beat()
             await asyncio.sleep(TURN_SECONDS)
