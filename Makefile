@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,faust]'
 	@touch $(STAMP)
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
@@ -90,8 +90,8 @@ soak: install ## the worker at a fixed rate for SOAK_MINUTES, killed and its bro
 
 .PHONY: faults soak
 
-demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary
-	$(BIN)/python -m cashback.devtools.demo
+demo: install ## the main job: local broker, topics, rules, worker, sample stream, summary (RUNTIME=faust for the faust runtime)
+	$(BIN)/python -m cashback.devtools.demo $(if $(RUNTIME),--runtime $(RUNTIME),)
 
 bench-core: install ## pricing speed and scaling curves, compile time, swap stall, no Kafka (QUICK=1: smoke run)
 	$(BIN)/python -m benchmarks.core $(if $(QUICK),--quick --json benchmarks/.work/core_results.json,--json benchmarks/core_results.json)

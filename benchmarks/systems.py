@@ -31,7 +31,7 @@ _NOT_FOR_QUIX = ("confluent-kafka", "prometheus-client")
 @dataclass(frozen=True, slots=True)
 class System:
     name: str
-    family: str  # passthrough | cashback | quixstreams
+    family: str  # passthrough | cashback | faust (cashback run --runtime faust) | quixstreams
     guarantee: str  # eos | alo
 
     def output_roles(self) -> tuple[str, ...]:
@@ -57,13 +57,19 @@ class System:
                     "--input", source, "--outputs", f"{outputs['copy-a']},{outputs['copy-b']}",
                     "--group", group, "--mode", self.guarantee]  # fmt: skip
             return args, env
-        if self.family == "cashback":
+        if self.family in ("cashback", "faust"):
             guarantee = "exactly_once" if self.guarantee == "eos" else "at_least_once"
+            # faust names its transactional producers itself (one per input partition).
+            identity = (
+                ["--transactional-id", f"tx-{group}"]
+                if self.family == "cashback"
+                else ["--runtime", "faust"]
+            )
             args = [str(BIN / "cashback"), "run", "--bootstrap-servers", bootstrap,
                     "--input-topics", source, "--accruals-topic", outputs["accruals"],
                     "--notifications-topic", outputs["notifications"],
                     "--dlq-topic", outputs["dlq"], "--rules-topic", "", "--rules", str(RULES),
-                    "--group-id", group, "--transactional-id", f"tx-{group}",
+                    "--group-id", group, *identity,
                     "--processing-guarantee", guarantee, "--metrics-host", "127.0.0.1",
                     "--metrics-port", "0", "--log-level", "warning"]  # fmt: skip
             return args, env
@@ -84,6 +90,8 @@ SYSTEMS = {
         System("passthrough-eos", "passthrough", "eos"),
         System("cashback-eos", "cashback", "eos"),
         System("cashback-alo", "cashback", "alo"),
+        System("faust-eos", "faust", "eos"),
+        System("faust-alo", "faust", "alo"),
         System("quixstreams-eos", "quixstreams", "eos"),
         System("quixstreams-alo", "quixstreams", "alo"),
     )

@@ -1,4 +1,7 @@
-"""Fixtures shared by the worker's broker tests."""
+"""Fixtures shared by the worker's broker tests, and the conformance parametrization:
+a test marked `@pytest.mark.conformance` runs once per runtime (confluent, faust), and
+a runtime's known limit on it is a strict xfail with its measured figures
+(`known_limits.KNOWN_LIMITS`)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,29 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_worker_harness import WorkerProcess, worker_pool
+from known_limits import KNOWN_LIMITS
+from test_worker_harness import CONFLUENT, RUNTIMES, WorkerProcess, worker_pool
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("conformance") is None:
+        return
+    params = []
+    for runtime in RUNTIMES:
+        limit = KNOWN_LIMITS.get((metafunc.function.__name__, runtime))
+        marks = [pytest.mark.xfail(strict=True, reason=limit)] if limit else []
+        params.append(pytest.param(runtime, marks=marks, id=runtime))
+    metafunc.parametrize("runtime", params)
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start worker subprocesses with `workers(...)`; every one is stopped afterwards."""
-    yield from worker_pool(tmp_path)
+def runtime() -> str:
+    """The default runtime for the tests outside the conformance suite."""
+    return CONFLUENT
+
+
+@pytest.fixture
+def workers(tmp_path: Path, runtime: str) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start worker subprocesses with `workers(...)` on `runtime`; every one is stopped
+    afterwards."""
+    yield from worker_pool(tmp_path, runtime)

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.kafka
 ID_FIELD = {ACCRUALS: "accrual_id", NOTIFICATIONS: "notification_id"}
 
 
+@pytest.mark.conformance
 def test_a_crash_loses_nothing_and_repeats_are_identical(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:

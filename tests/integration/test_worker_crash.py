@@ -33,6 +33,7 @@ pytestmark = pytest.mark.kafka
 EVENTS = 20_000
 
 
+@pytest.mark.conformance
 def test_sigkill_three_times_mid_stream_still_exactly_once(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:
@@ -72,8 +73,11 @@ def test_sigkill_three_times_mid_stream_still_exactly_once(
     accruals = read_all(kafka_bootstrap, topics.accruals)
     decoded = [orjson.loads(r.value or b"") for r in accruals]
     once = Counter((a["event_id"], a["ruleset"]) for a in decoded)
-    assert max(once.values()) == 1, "an accrual was written twice"
-    assert len(once) == sum(len(v) for v in expected.values())
     expected_payout = sum(orjson.loads(v)["amount_minor"] for vs in expected.values() for v in vs)
-    assert sum(a["amount_minor"] for a in decoded) == expected_payout
+    audit = {
+        "duplicated": sum(n - 1 for n in once.values()),
+        "lost": sum(len(v) for v in expected.values()) - len(once),
+        "payout_off_minor": sum(a["amount_minor"] for a in decoded) - expected_payout,
+    }
+    assert audit == {"duplicated": 0, "lost": 0, "payout_off_minor": 0}, audit
     assert by_key(accruals) == expected

@@ -33,6 +33,12 @@ from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
 
+CONFLUENT = "confluent"
+FAUST = "faust"
+# The conformance suite: every test marked `conformance` runs once per runtime (the
+# `runtime` parameter, see conftest.py); the default runtime must pass all of them.
+RUNTIMES = (CONFLUENT, FAUST)
+
 # Short session timeouts so a SIGKILLed member leaves the group in seconds, not 45 s.
 FAST_GROUP = ("session.timeout.ms=6000", "heartbeat.interval.ms=1000")
 
@@ -92,8 +98,16 @@ class WorkerProcess:
         group: str,
         transactional_id: str | None = None,
         extra: Sequence[str] = (),
+        runtime: str = CONFLUENT,
     ) -> None:
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.runtime = runtime
+        # faust names its transactional producers itself, one per input partition.
+        identity = (
+            ["--transactional-id", transactional_id or f"tx-{uuid.uuid4().hex[:8]}"]
+            if runtime == CONFLUENT
+            else ["--runtime", runtime]
+        )
         self.args = [
             sys.executable, "-m", "cashback.cli.main", "run",
             "--bootstrap-servers", bootstrap,
@@ -101,7 +115,7 @@ class WorkerProcess:
             "--group-id", group,
             "--metrics-host", "127.0.0.1",
             "--metrics-port", "0",
-            "--transactional-id", transactional_id or f"tx-{uuid.uuid4().hex[:8]}",
+            *identity,
             *[arg for prop in FAST_GROUP for arg in ("--kafka", prop)],
             *extra,
         ]  # fmt: skip
@@ -192,12 +206,13 @@ class WorkerProcess:
             raise AssertionError(f"worker exited with {code}:\n{tail}")
 
 
-def worker_pool(log_dir: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """For a `workers` fixture: make WorkerProcess(...) (minus the log folder); every one
-    started is stopped afterwards."""
+def worker_pool(log_dir: Path, runtime: str = CONFLUENT) -> Iterator[Callable[..., WorkerProcess]]:
+    """For a `workers` fixture: make WorkerProcess(...) (minus the log folder) on
+    `runtime`; every one started is stopped afterwards."""
     started: list[WorkerProcess] = []
 
     def make(*args: Any, **kwargs: Any) -> WorkerProcess:
+        kwargs.setdefault("runtime", runtime)
         worker = WorkerProcess(*args, log_dir=log_dir, **kwargs)
         started.append(worker)
         return worker

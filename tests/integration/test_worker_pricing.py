@@ -26,6 +26,7 @@ from kafka_support import TopicFactory
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.conformance
 def test_outputs_equal_the_engine_offline(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Any
 ) -> None:
@@ -55,6 +56,7 @@ def test_outputs_equal_the_engine_offline(
         assert record.header("traceparent") == (TRACEPARENT if event_id in traced else None)
 
 
+@pytest.mark.conformance
 def test_every_bad_input_is_dead_lettered_untouched(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Any
 ) -> None:

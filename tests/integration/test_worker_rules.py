@@ -39,6 +39,7 @@ def retail_versions(records: list[bytes]) -> set[int]:
     return {a["ruleset_version"] for a in decoded if a["ruleset"] == "retail"}
 
 
+@pytest.mark.conformance
 def test_a_published_version_applies_to_the_events_after_it(
     kafka_bootstrap: str,
     topic_factory: TopicFactory,

@@ -32,6 +32,7 @@ from kafka_support import TopicFactory
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.conformance
 def test_a_third_instance_joins_mid_stream_without_duplicates(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:
@@ -51,9 +52,14 @@ def test_a_third_instance_joins_mid_stream_without_duplicates(
             extra=["--batch-size", "50"],
         ).start()
 
+    third_ready = threading.Event()
+
     def trickle() -> None:
-        """The rest of the stream arrives over a few seconds, while the group changes."""
+        """The rest of the stream arrives over a few seconds, while the group changes; the
+        last third only once the newcomer is in (a faust instance takes ~18 s to join)."""
         for begin in range(1500, len(events), 250):
+            if begin >= 6000:
+                third_ready.wait(120)
             produce(kafka_bootstrap, topics.input, events[begin : begin + 250])
             time.sleep(0.2)
 
@@ -65,7 +71,10 @@ def test_a_third_instance_joins_mid_stream_without_duplicates(
     )
     producer = threading.Thread(target=trickle)
     producer.start()
+    joined = time.monotonic()
     third = start("c")
+    third_ready.set()
+    print(f"third ready after {time.monotonic() - joined:.1f}s")
     assert committed_total(kafka_bootstrap, group, topics.input) < len(events)
     producer.join()
     wait_until_committed(kafka_bootstrap, group, topics.input, len(events), timeout=120)

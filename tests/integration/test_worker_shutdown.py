@@ -30,6 +30,7 @@ from kafka_support import TopicFactory
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.conformance
 def test_sigterm_commits_the_batch_in_hand_and_leaves_the_group(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:

@@ -10,8 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from cashback.domain.native_engine import ENGINE_MODES
-from cashback.runtime.bootstrap import run
-from cashback.runtime.settings import GUARANTEES, LOG_LEVELS, Settings, SettingsError
+from cashback.runtime.settings import (
+    FAUST,
+    GUARANTEES,
+    LOG_LEVELS,
+    RUNTIMES,
+    Settings,
+    SettingsError,
+)
 from cashback.runtime.settings_sources import resolve_settings
 
 # Flag help, by settings field; defaults come from Settings so they are stated once.
@@ -33,6 +39,10 @@ _HELP: dict[str, tuple[str, dict[str, Any]]] = {
     "log_level": ("log level", {"choices": LOG_LEVELS}),
     "engine": ("pricing engine: native when built (auto), or force one", {"choices": ENGINE_MODES}),
     "liveness_seconds": ("/healthz fails after this long without a loop turn", {"type": float}),
+    "runtime": (
+        "the Kafka client around the batch step (faust: the `faust` extra)",
+        {"choices": RUNTIMES},
+    ),
     "transactional_id": (
         "unique, stable id of this instance (default cashback-<group>-<hostname>)",
         {},
@@ -93,4 +103,11 @@ def handle(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Each runtime is imported only when chosen: the default one never loads faust.
+    if settings.runtime == FAUST:
+        from cashback.runtime.faust_runtime.runner import run as run_faust  # noqa: PLC0415
+
+        return run_faust(settings)
+    from cashback.runtime.bootstrap import run  # noqa: PLC0415
+
     return run(settings)

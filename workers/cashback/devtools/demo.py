@@ -104,6 +104,7 @@ class Options:
     rules: Path = Path("deploy/examples/rules")
     workdir: Path = Path(".demo")
     timeout: float = 0.0  # seconds to wait for processing; 0 = from the count
+    runtime: str = "confluent"  # or faust: `cashback run --runtime faust`
 
 
 # ------------------------------------------------------------------------- what came out
@@ -609,6 +610,7 @@ class Demo:
             "--group-id", group,
             "--processing-guarantee", "exactly_once",
             "--metrics-host", "127.0.0.1", "--metrics-port", str(port),
+            "--runtime", self.options.runtime,
         ]  # fmt: skip
         worker = Worker(command, log_path)
         cleanup.callback(_reap, worker)
@@ -779,6 +781,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--timeout", type=float, default=0.0, help="seconds to wait for processing (0: auto)"
     )
+    parser.add_argument(
+        "--runtime", choices=("confluent", "faust"), default="confluent", help="worker runtime"
+    )
     args = parser.parse_args(argv)
     if args.count < 1 or args.bad_every < 0 or args.partitions < 1:
         parser.error("--count and --partitions must be >= 1, --bad-every >= 0")
@@ -790,6 +795,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         args.rules,
         args.workdir,
         args.timeout,
+        args.runtime,
     )
 
 

@@ -16,17 +16,15 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, Final, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from cashback.domain.catalog import Catalog
 from cashback.domain.native_engine import EngineMode, NativeEngine, make_engine
-from cashback.rulefiles import RuleSetFilesError, load_catalog
 from cashback.runtime import logs
 from cashback.runtime.alo import AtLeastOnceDelivery
 from cashback.runtime.authorization import NotAuthorizedError, explain, preflight
@@ -36,21 +34,26 @@ from cashback.runtime.clients import (
     consumer_config,
     consumer_lags,
     producer_config,
-    rules_consumer_config,
 )
 from cashback.runtime.delivery import Delivery
 from cashback.runtime.eos import TransactionalDelivery
-from cashback.runtime.http import Health, HealthServer
+from cashback.runtime.http import Health
 from cashback.runtime.logs import fields
 from cashback.runtime.metrics import Metrics
-from cashback.runtime.rules_feed import RulesFeed
-from cashback.runtime.rules_swap import BackgroundRules
 from cashback.runtime.settings import Settings
+from cashback.runtime.startup import (
+    EXIT_CONFIG,
+    EXIT_KAFKA,
+    EXIT_OK,
+    file_catalog,
+    open_rules_feed,
+    ready,
+    start_http,
+    stop_on_signals,
+)
 from cashback.runtime.worker import ClientErrors, Worker
 
-EXIT_OK: Final = 0
-EXIT_KAFKA: Final = 1
-EXIT_CONFIG: Final = 2
+__all__ = ["EXIT_CONFIG", "EXIT_KAFKA", "EXIT_OK", "run"]
 
 
 def run(
@@ -64,26 +67,17 @@ def run(
     logs.configure(settings.log_level)
     log = logs.get("worker")
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        _stop_on_signals(stop, log)
+    stop_on_signals(stop, log)
     log.info("starting", extra=fields(settings=settings.describe()))
-    try:
-        catalog = load_catalog(settings.rules) if settings.rules else Catalog()
-    except RuleSetFilesError as exc:
-        log.error("rule files refused", extra=fields(problems=[str(p) for p in exc.problems]))
+    catalog = file_catalog(settings, log)
+    if catalog is None:
         return EXIT_CONFIG
     registry = registry or CollectorRegistry()
     metrics = Metrics(registry, guarantee=settings.processing_guarantee)
     health = Health(settings.liveness_seconds)
-    try:
-        server = HealthServer(settings.metrics_host, settings.metrics_port, registry, health)
-    except OSError as exc:
-        log.error("cannot listen for /metrics", extra=fields(error=str(exc)))
+    server = start_http(settings, registry, health, log, on_listening)
+    if server is None:
         return EXIT_CONFIG
-    server.start()
-    log.info("metrics server listening", extra=fields(port=server.port))
-    if on_listening is not None:
-        on_listening(server.port)
     try:
         return _serve(settings, catalog=catalog, metrics=metrics, health=health, stop=stop, log=log)
     except KafkaException as exc:
@@ -114,23 +108,17 @@ def _serve(
         log.error("stopping: %s", exc, extra=fields(error=str(exc)))
         return EXIT_CONFIG
     with contextlib.ExitStack() as cleanup:
-        feed: RulesFeed | None = None
-        updates: BackgroundRules | None = None
-        if settings.rules_topic:
-            rules_consumer = Consumer(
-                rules_consumer_config(settings, log=kafka_log, on_error=errors)
-            )
-            feed = RulesFeed(rules_consumer, settings.rules_topic, metrics, logs.get("rules"))
-            cleanup.callback(_quietly, feed.close, log)
-            loaded = feed.catch_up(catalog, stop=stop, beat=health.beat)
-            if loaded is None:
-                return EXIT_OK
-            engine.catalog = loaded
-            metrics.show_catalog(loaded)
-            # From here the feed is read, and new versions compiled, on a thread of its own.
-            updates = BackgroundRules(feed, engine, logs.get("rules"))
-            updates.start()
-            cleanup.callback(updates.close)  # before feed.close: callbacks run last first
+        go_on, feed = open_rules_feed(
+            settings,
+            engine=engine,
+            metrics=metrics,
+            health=health,
+            stop=stop,
+            cleanup=cleanup,
+            log=log,
+        )
+        if not go_on:
+            return EXIT_OK
         problem = getattr(engine, "native_error", None)
         log.info(
             "pricing engine",
@@ -168,7 +156,7 @@ def _serve(
             health=health,
             errors=errors,
             log=log,
-            rules_feed=updates,
+            rules_feed=feed,
             batch_size=settings.batch_size,
             poll_seconds=settings.commit_interval_ms / 1000,
         )
@@ -183,7 +171,7 @@ def _serve(
             # What is built by now (modules, clients, the catalog) lives as long as the
             # process: frozen, the cyclic collector stops re-scanning it on every batch.
             gc.freeze()
-            with _ready(health, metrics):
+            with ready(health, metrics):
                 log.info("consuming", extra=fields(topics=list(settings.input_topics)))
                 worker.run(stop)
         except (FatalKafkaError, KafkaException) as exc:
@@ -213,33 +201,9 @@ def _delivery(
     return AtLeastOnceDelivery(make_producer(), consumer, metrics, log)
 
 
-@contextlib.contextmanager
-def _ready(health: Health, metrics: Metrics) -> Iterator[None]:
-    health.set_ready(True)
-    metrics.set_ready(True)
-    try:
-        yield
-    finally:
-        health.set_ready(False)
-        metrics.set_ready(False)
-
-
 def _quietly(close: Callable[[], object], log: logging.Logger) -> None:
     """Shutdown goes on when one client fails to close; the failure is logged."""
     try:
         close()
     except (KafkaException, FatalKafkaError, RuntimeError) as exc:
         log.warning("close failed", extra=fields(error=str(exc)))
-
-
-def _stop_on_signals(stop: threading.Event, log: logging.Logger) -> None:
-    def handle(signum: int, _frame: object) -> None:
-        if not stop.is_set():
-            log.info(
-                "signal received; finishing the batch in hand",
-                extra=fields(signal=signal.Signals(signum).name),
-            )
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)

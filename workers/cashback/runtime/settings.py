@@ -19,6 +19,10 @@ from cashback.domain.native_engine import ENGINE_MODES
 EXACTLY_ONCE: Final = "exactly_once"
 AT_LEAST_ONCE: Final = "at_least_once"
 GUARANTEES: Final = (EXACTLY_ONCE, AT_LEAST_ONCE)
+# Which client drives the batch step: confluent-kafka (librdkafka) or faust-streaming.
+CONFLUENT: Final = "confluent"
+FAUST: Final = "faust"
+RUNTIMES: Final = (CONFLUENT, FAUST)
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 MASK: Final = "***"
 DEFAULT_GROUP_ID: Final = "cashback-accrual"
@@ -65,6 +69,7 @@ class Settings:
     liveness_seconds: float = 30.0
     transactional_id: str = ""  # "" means derived: cashback-<group>-<hostname>
     kafka: tuple[tuple[str, str], ...] = field(default=())
+    runtime: str = CONFLUENT  # faust: cashback.runtime.faust_runtime (the `faust` extra)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -117,6 +122,8 @@ def _problems(s: Settings) -> list[str]:
         problems.append(f"engine must be one of {', '.join(ENGINE_MODES)}")
     if s.processing_guarantee not in GUARANTEES:
         problems.append(f"processing_guarantee must be one of {', '.join(GUARANTEES)}")
+    if s.runtime not in RUNTIMES:
+        problems.append(f"runtime must be one of {', '.join(RUNTIMES)}")
     if s.log_level not in LOG_LEVELS:
         problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     if not 0 <= s.metrics_port <= 65535:

@@ -173,7 +173,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         return (
             value.strip().lower()
-            if name in ("log_level", "processing_guarantee", "engine")
+            if name in ("log_level", "processing_guarantee", "engine", "runtime")
             else value
         )
     except (TypeError, ValueError):

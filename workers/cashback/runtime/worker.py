@@ -12,13 +12,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from cashback.domain.catalog import Catalog
 from cashback.domain.native_engine import Pricer
-from cashback.runtime.batch import INTERNAL_ERROR, Record, Routes, price_batch
+from cashback.runtime.batch import Record, Routes, price_batch
+from cashback.runtime.between_batches import RuleUpdates, report_batch, swap_rules
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import Delivery, RetryBatch
 from cashback.runtime.http import Health
@@ -28,12 +28,6 @@ from cashback.runtime.metrics import Metrics
 MAX_BACKOFF_SECONDS: Final = 5.0
 COMMITTED_TIMEOUT_SECONDS: Final = 5.0
 PATIENT_COMMITTED_SECONDS: Final = 60.0
-
-
-class RuleUpdates(Protocol):
-    """Where new rule set versions come from between batches (rules_feed.RulesFeed)."""
-
-    def poll(self, catalog: Catalog) -> Catalog: ...
 
 
 class ClientErrors:
@@ -115,16 +109,7 @@ class Worker:
 
     def swap_rules(self) -> None:
         """New rule set versions apply from the next batch on, all at once."""
-        if self._rules_feed is not None:
-            catalog = self._rules_feed.poll(self._engine.catalog)
-            if catalog is not self._engine.catalog:
-                self._engine.catalog = catalog
-                problem = getattr(self._engine, "native_error", None)
-                if problem:
-                    self._log.warning(
-                        "the native engine refused the new catalog; the Python engine prices it",
-                        extra=fields(error=problem),
-                    )
+        swap_rules(self._engine, self._rules_feed, self._log)
 
     def poll(self) -> list[Record]:
         # What is already fetched, without waiting; only when nothing is, wait for the next
@@ -163,22 +148,7 @@ class Worker:
             stop.wait(self._backoff)
             return
         self._backoff = 0.0
-        seconds = self._clock() - started
-        self._metrics.record_batch(priced.stats, seconds)
-        failed = priced.stats.dead_letters.get(INTERNAL_ERROR, 0)
-        if failed:
-            self._log.error("pricing failed; records dead-lettered", extra=fields(count=failed))
-        if self._log.isEnabledFor(logging.DEBUG):
-            stats = priced.stats
-            self._log.debug(
-                "batch committed",
-                extra=fields(
-                    events=stats.events,
-                    outcomes=dict(stats.outcomes),
-                    written=dict(stats.written),
-                    seconds=round(seconds, 4),
-                ),
-            )
+        report_batch(self._metrics, self._log, priced.stats, self._clock() - started)
 
     # ----------------------------------------------------------------- rebalance callbacks
 
