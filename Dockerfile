@@ -95,15 +95,6 @@ RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation -w /tmp/app 
 
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG SOURCE=https://example.invalid/cashback-accrual
-LABEL org.opencontainers.image.title="cashback-accrual" \
-      org.opencontainers.image.description="Kafka stream worker: purchases and refunds in, cashback accruals out, exactly once" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.licenses="LicenseRef-Proprietary"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=venv /opt/cashback /opt/cashback
 # Fixed ids >= 10000 (never a host user's); the native library must find every shared
@@ -130,3 +121,13 @@ EXPOSE 9400
 # commit, leave the group, exit 0), so no init is needed. Probes live in the chart.
 ENTRYPOINT ["cashback"]
 CMD ["run"]
+# Last: a new revision changes only these metadata steps, every layer above stays cached.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=https://example.invalid/cashback-accrual
+LABEL org.opencontainers.image.title="cashback-accrual" \
+      org.opencontainers.image.description="Kafka stream worker: purchases and refunds in, cashback accruals out, exactly once" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="LicenseRef-Proprietary"
