@@ -46,7 +46,7 @@ def terminal_printer(config: pytest.Config) -> Callable[[str], None]:
     return say
 
 
-def docker_answers(timeout: float = 5.0) -> str | None:
+def docker_answers(timeout: float = 30.0) -> str | None:
     """None when the Docker engine of ``$DOCKER_HOST`` (or the default) answers, else why not."""
     try:
         docker: Any = importlib.import_module("docker")
