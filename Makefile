@@ -20,17 +20,27 @@ export CASHBACK_REQUIRE_NATIVE := $(NATIVE)
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The venv installs exactly uv.lock (hashes checked; every extra, plus the build tools), then
+# the project itself, editable. `make lock` refreshes uv.lock after a pyproject.toml change.
+UV_VERSION := 0.13.8
+UV := $(BIN)/uv
+
+$(UV):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,faust]'
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	@$(UV) lock --check --offline -q 2>/dev/null || { echo "uv.lock disagrees with pyproject.toml: run make lock" >&2; exit 1; }
+	$(UV) export --frozen --no-emit-project --all-extras --group build --format requirements-txt -q -o $(VENV)/requirements.txt
+	$(BIN)/python -m pip install -q --require-hashes -r $(VENV)/requirements.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
 	@command -v cargo >/dev/null || { echo "the native engine needs Rust's cargo (https://rustup.rs); or run with NATIVE=0" >&2; exit 1; }
 	@echo "building the native engine (workers/native, Rust; about a minute the first time)"
-	@$(BIN)/python -m pip install -q --force-reinstall --no-deps ./workers/native
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pip install -q --force-reinstall --no-deps --no-build-isolation ./workers/native
 	@touch $@
 
 install: $(STAMP) $(if $(filter 1,$(NATIVE)),$(NATIVE_STAMP)) ## create .venv with the `cashback` CLI, the dev tools and the native engine
@@ -62,7 +72,7 @@ deploy-tools: install ## helm, kubeconform, kwok, etcd, kube-apiserver & co. for
 test-deploy: deploy-tools ## the Helm chart and its Kubernetes checks (pytest -m deploy: helm, kubeconform, a real kube-apiserver)
 	@bash .ci/pytest.sh -m deploy $(PYTEST_ARGS)
 
-test: lint typecheck deploy-tools ## lint, typecheck and the whole suite, broker and deploy tests included
+test: lint typecheck hadolint deploy-tools container-prereqs ## lint, typecheck and the whole suite: broker, deploy and container tests included
 ifeq ($(NATIVE),1)
 	cd workers/native && cargo test --release --quiet
 endif
@@ -102,4 +112,32 @@ bench: install ## benchmarks (QUICK=1 for a short run)
 clean: ## remove caches and local broker data (keeps the venv and the jars)
 	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
 
-.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core clean
+.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core clean lock image container-prereqs test-image test-kafka-containers hadolint
+
+# ---------------------------------------------------------------- lock, image, containers
+# deploy/image/ holds the scripts: podman's config (env.sh), the tools (tools.sh), the local
+# base images (bases.sh), the build (build.sh) and podman's Docker API (docker-api.sh).
+lock: $(UV) ## refresh uv.lock after a pyproject.toml change (then commit it)
+	$(UV) lock
+
+image: ## build the worker image with podman (installs podman, makes base images when missing)
+	@bash deploy/image/build.sh
+
+# make test runs the container tests when an engine can be had: the tools are installed
+# when missing (root + apt), else the tests skip and say why; a failing build fails.
+container-prereqs:
+	@if bash deploy/image/tools.sh; then bash deploy/image/build.sh; \
+	else echo "no container engine: the container tests will be skipped" >&2; fi
+
+test-image: install container-prereqs ## the container tests: the image run for real with podman
+	@bash .ci/pytest.sh -m container $(PYTEST_ARGS)
+
+test-kafka-containers: install ## the broker tests on a Kafka container via testcontainers (podman's Docker API)
+	@bash deploy/image/bases.sh kafka
+	@CASHBACK_TEST_BROKER=testcontainers CASHBACK_TEST_KAFKA_IMAGE=$${CASHBACK_TEST_KAFKA_IMAGE:-localhost/cashback-test/kafka:4.4.0} \
+		bash deploy/image/docker-api.sh bash .ci/pytest.sh -m "kafka and not container" $(PYTEST_ARGS)
+
+hadolint: install ## lint the Dockerfile (errors fail; warnings are shown)
+	$(BIN)/hadolint --failure-threshold error Dockerfile
+
+.PHONY: lock image container-prereqs test-image test-kafka-containers hadolint

@@ -31,8 +31,9 @@ def kafka_bootstrap(
 ) -> Iterator[str]:
     """Bootstrap servers ("host:port") of a real broker, started on first use.
 
-    ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else Testcontainers (Docker), else a local
-    single-node KRaft broker; see kafka_support.py.
+    ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else a Kafka container when
+    ``CASHBACK_TEST_BROKER=testcontainers``, else a local single-node KRaft broker; see
+    kafka_support.py.
     """
     yield from session_broker(request.config, tmp_path_factory)
 

@@ -1,10 +1,12 @@
 """Helpers behind the Kafka fixtures in conftest.py.
 
-Where the session's broker comes from, in order:
+Where the session's broker comes from:
 1. ``$KAFKA_BOOTSTRAP_SERVERS`` (an external broker; nothing is started or stopped);
-2. a Testcontainers Kafka container (KRaft), when a Docker engine answers and the
-   ``testcontainers`` package (extra ``.[docker]``) is installed;
-3. a local broker from ``cashback.devtools.local_kafka`` (Java 17 + Maven, no Docker).
+2. ``CASHBACK_TEST_BROKER=testcontainers``: a Kafka container (KRaft) started through
+   testcontainers on the Docker engine in ``$DOCKER_HOST`` (kafka_container.py); chosen
+   explicitly only, never because a socket happens to answer (``make test-kafka-containers``
+   runs the broker tests this way on podman's Docker API);
+3. otherwise a local broker from ``cashback.devtools.local_kafka`` (Java 17 + Maven).
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import contextlib
 import importlib
 import importlib.util
 import os
-import shutil
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -25,19 +25,11 @@ from confluent_kafka.admin import AdminClient
 
 from cashback.devtools.local_kafka import LocalKafkaError, start_broker
 from cashback.runtime.topics import TopicSpec, create_topics
+from kafka_container import container_broker
 
 ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
-ENV_IMAGE = "CASHBACK_TEST_KAFKA_IMAGE"
-
-# Broker settings for the container that the local broker's server.properties also sets.
-_CONTAINER_ENV = {
-    "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
-    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
-    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
-    "KAFKA_MIN_INSYNC_REPLICAS": "1",
-    "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
-    "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
-}
+ENV_BROKER = "CASHBACK_TEST_BROKER"
+BROKER_CHOICES = ("local", "testcontainers")
 
 
 def terminal_printer(config: pytest.Config) -> Callable[[str], None]:
@@ -54,37 +46,41 @@ def terminal_printer(config: pytest.Config) -> Callable[[str], None]:
     return say
 
 
-def docker_answers(timeout: float = 5.0) -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
+def docker_answers(timeout: float = 30.0) -> str | None:
+    """None when the Docker engine of ``$DOCKER_HOST`` (or the default) answers, else why not."""
     try:
-        result = subprocess.run([docker, "info"], capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+        docker: Any = importlib.import_module("docker")
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+        client.close()
+    except ImportError:
+        return "the docker SDK is not installed (make install brings the [docker] extra)"
+    except Exception as exc:  # the SDK raises several unrelated types for "no engine"
+        where = os.environ.get("DOCKER_HOST", "the default socket")
+        return f"no Docker engine answers at {where}: {exc}"
+    return None
 
 
 def testcontainers_installed() -> bool:
     try:
-        return importlib.util.find_spec("testcontainers.kafka") is not None
+        return importlib.util.find_spec("testcontainers.core.container") is not None
     except ImportError:
         return False
 
 
 def _container_broker(say: Callable[[str], None]) -> Iterator[str]:
-    kafka_module: Any = importlib.import_module("testcontainers.kafka")
-    image = os.environ.get(ENV_IMAGE)
-    container = kafka_module.KafkaContainer(image) if image else kafka_module.KafkaContainer()
-    container = container.with_kraft()
-    for key, value in _CONTAINER_ENV.items():
-        container = container.with_env(key, value)
-    say("starting a Testcontainers Kafka broker (Docker)...")
-    container.start()
+    if not testcontainers_installed():
+        pytest.fail(
+            f"{ENV_BROKER}=testcontainers but testcontainers is not installed (make install)",
+            pytrace=False,
+        )
+    problem = docker_answers()
+    if problem is not None:
+        pytest.fail(f"{ENV_BROKER}=testcontainers but {problem}", pytrace=False)
     try:
-        yield str(container.get_bootstrap_server())
-    finally:
-        container.stop()
+        yield from container_broker(say)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _local_broker(
@@ -108,7 +104,10 @@ def session_broker(
         yield external
         return
     say = terminal_printer(config)
-    if testcontainers_installed() and docker_answers():
+    choice = os.environ.get(ENV_BROKER, "").strip() or "local"
+    if choice not in BROKER_CHOICES:
+        pytest.fail(f"{ENV_BROKER}={choice}: choose one of {', '.join(BROKER_CHOICES)}")
+    if choice == "testcontainers":
         yield from _container_broker(say)
     else:
         yield from _local_broker(tmp_path_factory, say)
