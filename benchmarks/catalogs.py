@@ -152,15 +152,22 @@ def without_cel(catalog: Catalog) -> Catalog:
     return Catalog.of(found)
 
 
+# When the example catalog's CEL rule is in force (retail v2, card payments in RUB).
+BASKET_TIME = "2026-11-25T14:00:00+03:00"
+
+
 def with_lines(event: dict[str, Any], count: int) -> dict[str, Any]:
-    """A purchase like `event` with `count` lines over six categories."""
+    """A card purchase in RUB like `event`, at `BASKET_TIME`, with `count` lines over six
+    categories: the example rules' CEL basket rule is evaluated for it."""
     lines = []
     for i in range(count):
         category, prefix = BASKET[i % len(BASKET)]
         amount = 9_900 + (i * 7_919) % 190_000
         lines.append({"sku": f"{prefix}-{(i * 37) % 100_000:05d}", "category": category,
                       "quantity": 1 + i % 3, "amount_minor": amount})  # fmt: skip
-    return {**event, "lines": lines, "total_minor": sum(x["amount_minor"] for x in lines)}
+    total = sum(x["amount_minor"] for x in lines)
+    return {**event, "lines": lines, "total_minor": total, "occurred_at": BASKET_TIME,
+            "payment_method": "card", "currency": "RUB"}  # fmt: skip
 
 
 def load_examples() -> Catalog:

@@ -199,7 +199,7 @@ def main() -> None:
         if "curves" in found:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             for path in plots.draw(found, out=args.json.parent):
-                print(f"wrote {path.relative_to(ROOT)}")
+                print(f"wrote {path}")
 
 
 def compile_probes(quick: bool) -> list[dict[str, Any]]:
