@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Final, cast
 
 import faust
+from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry
 
 from cashback.domain.catalog import Catalog
@@ -122,7 +123,13 @@ def _serve(
         )
         if settings.exactly_once:
             outputs = (settings.accruals_topic, settings.notifications_topic, settings.dlq_topic)
-            counts = partition_counts(admin_config(settings), [*settings.input_topics, *outputs])
+            try:
+                counts = partition_counts(
+                    admin_config(settings), [*settings.input_topics, *outputs]
+                )
+            except KafkaException as exc:
+                log.error("cannot read the topics' partition counts", extra=fields(error=str(exc)))
+                return EXIT_KAFKA
             problem = copartition_problem(settings.input_topics, outputs, counts)
             if problem is not None:
                 log.error("refusing to start: %s", problem, extra=fields(partitions=counts))
@@ -178,7 +185,22 @@ async def _run_app(
         daemon=False,  # start() returns once started; this loop is the runner's
     )
     worker.spinner = None
-    await worker.start()
+    # faust's start waits for the first assignment (a slow rebalance, a broker away):
+    # a stop in the meantime must still end the process.
+    starting = asyncio.ensure_future(worker.start())
+    while not starting.done():
+        health.beat()
+        if stop.is_set():
+            log.info("stopping before faust finished starting")
+            starting.cancel()
+            await worker.stop()
+            return EXIT_OK
+        await asyncio.wait({starting}, timeout=TURN_SECONDS)
+    problem = starting.exception()
+    if problem is not None:  # e.g. no broker answers: faust does not wait for one
+        log.error("stopping: faust could not start", extra=fields(error=repr(problem)))
+        await worker.stop()
+        return EXIT_KAFKA
     with ready(health, metrics):
         log.info("consuming", extra=fields(topics=agent.topics))
         while not stop.is_set():
