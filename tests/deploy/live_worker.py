@@ -26,7 +26,7 @@ from kafka_support import TopicFactory
 
 RULES = ROOT / "deploy" / "examples" / "rules"
 COUNT = 3000
-WAVES = 4
+WAVES = 6
 SEED = 11
 # Every 150th record is bad, cycling through each dead-letter code the stream knows.
 BAD_EVERY = 150
@@ -186,21 +186,21 @@ def run_live(
         _produce(bootstrap, topics.rules, [(b"retail:999", b"{not a rule set")])
         records = [(r.key, r.value) for r in generate(COUNT, SEED, BAD_EVERY)]
         size = len(records) // WAVES
+        # Each wave is committed and scraped before the next: a counter series that is new
+        # (a new rule set version's) counts in rate() only from its second scrape on.
         for wave in range(WAVES):
             _produce(bootstrap, topics.input, records[wave * size : (wave + 1) * size])
             if wave == 1:  # the operator raises the DLQ's limit: the stuck batch goes through
                 _wait_metric(worker, log_path, port, "cashback_batch_retries_total", 1)
                 _set_dlq_limit(bootstrap, topics.dlq, DLQ_FIXED_LIMIT)
-                _wait_committed(worker, log_path, port, 2 * size)
-                # Then someone publishes a rule set version with a mistyped rate. Its series
-                # are new: rate() counts them from their second scrape on, so the waves after
-                # it are spread over several scrapes.
+            _wait_committed(worker, log_path, port, (wave + 1) * size)
+            time.sleep(2)
+            if wave == 1:  # then someone publishes a rule set version with a mistyped rate
                 typo_published = time.time()
                 _cli("rules", "publish", str(mistyped_retail(workdir)),
                      "--bootstrap-servers", bootstrap, "--rules-topic", topics.rules)  # fmt: skip
-            time.sleep(2)
+                time.sleep(1)
         produced = size * WAVES
-        _wait_committed(worker, log_path, port, produced)
         time.sleep(3)  # the last scrapes and statistics after the last batch
         yield LiveRun(port, produced, started, typo_published, time.time())
     finally:
