@@ -109,10 +109,15 @@ bench-core: install ## pricing speed and scaling curves, compile time, swap stal
 bench: install ## benchmarks (QUICK=1 for a short run)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
 
+FUZZ_SECONDS ?= 60
+fuzz: install ## coverage-guided fuzzing, both engines, FUZZ_SECONDS each (atheris; libFuzzer via cargo)
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install -q 'atheris==3.0.0'
+	$(BIN)/python tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(if $(filter 0,$(NATIVE)),--engines python,)
+
 clean: ## remove caches and local broker data (keeps the venv and the jars)
 	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
 
-.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core clean lock image container-prereqs test-image test-kafka-containers hadolint
+.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core fuzz clean lock image container-prereqs test-image test-kafka-containers hadolint
 
 # ---------------------------------------------------------------- lock, image, containers
 # deploy/image/ holds the scripts: podman's config (env.sh), the tools (tools.sh), the local

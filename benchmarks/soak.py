@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -43,7 +44,7 @@ from benchmarks.measure import (
     read_traceparent,
     stamp_traceparent,
 )
-from benchmarks.systems import SYSTEMS, start, stop
+from benchmarks.systems import SYSTEMS, stop
 from benchmarks.workload import PARTITIONS, RULES
 from cashback.devtools.local_kafka import LocalBroker, LocalKafkaError, start_broker
 from cashback.devtools.sample_stream import generate
@@ -210,11 +211,18 @@ class WorkerSlot:
     """The one worker process, replaced when it dies or is killed (as k8s would)."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self._args, self._env, self._log = args, env, log
-        self.process = start(args, env, log)
+        self._args, self._env, self._log = [*args, "--log-level", "info"], env, log
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        # Appended, not truncated: the log of the instance before a kill is the evidence.
+        with self._log.open("ab") as out:
+            return subprocess.Popen(
+                self._args, cwd=ROOT, env=self._env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def restart(self) -> None:
-        self.process = start(self._args, self._env, self._log)
+        self.process = self._start()
 
     def kill(self) -> None:
         self.process.kill()
@@ -248,6 +256,9 @@ def run(minutes: float, rate: float, every: float) -> Soak:
             soak.error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         finally:
             soak.final_exit_code = stop(slot.process)
+    with contextlib.suppress(OSError):  # the worker's log is the one thing worth keeping
+        (ROOT / "benchmarks" / ".work").mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / "worker.log", ROOT / "benchmarks" / ".work" / "soak-worker.log")
     shutil.rmtree(work, ignore_errors=True)  # the broker's data: gigabytes after a soak
     return soak
 

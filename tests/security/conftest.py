@@ -55,7 +55,8 @@ def secured_broker(
     say = terminal_printer(request.config)
     workdir = tmp_path_factory.mktemp("secured-kafka")
     try:
-        broker, security = start_secured_broker(workdir, SASL_SSL, progress=say)
+        # A loaded CI machine can take minutes to start a JVM broker; 60 s was seen to fail.
+        broker, security = start_secured_broker(workdir, SASL_SSL, progress=say, timeout=240)
     except LocalKafkaError as exc:
         pytest.fail(f"cannot start the sasl_ssl broker: {exc}", pytrace=False)
     assert security is not None
