@@ -102,8 +102,8 @@ def open_rules_feed(
     """Read the rules topic to its end into `engine` (both runtimes use this one reader:
     an assigned consumer, no group, so every instance sees every version).
 
-    Returns (go on, the live updates, read and compiled off the loop); (False, None) when stopped first, and
-    (True, None) without a rules topic. The feed is closed by `cleanup`.
+    Returns (go on, the live updates, read and compiled off the loop); (False, None) when
+    stopped first, and (True, None) without a rules topic. The feed is closed by `cleanup`.
     """
     if not settings.rules_topic:
         return True, None
