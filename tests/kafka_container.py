@@ -31,8 +31,12 @@ BROKER_ENV: Final = {
     "KAFKA_PROCESS_ROLES": "broker,controller",
     "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
     "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
-    "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-    "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+    "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": (
+        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT"
+    ),
+    # The broker reaches itself (transaction markers, AddPartitionsToTxn) on a listener of
+    # its own: the PLAINTEXT one advertises the host's published port, unknown inside.
+    "KAFKA_INTER_BROKER_LISTENER_NAME": "BROKER",
     "KAFKA_NUM_PARTITIONS": "1",
     "KAFKA_DEFAULT_REPLICATION_FACTOR": "1",
     "KAFKA_MIN_INSYNC_REPLICAS": "1",
@@ -82,8 +86,10 @@ def container_broker(say: Callable[[str], None]) -> Iterator[str]:
     env = {
         **BROKER_ENV,
         "CLUSTER_ID": uuid.uuid4().hex[:22],
-        "KAFKA_LISTENERS": f"PLAINTEXT://:{CONTAINER_PORT},CONTROLLER://localhost:9093",
-        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://{bootstrap}",
+        "KAFKA_LISTENERS": (
+            f"PLAINTEXT://:{CONTAINER_PORT},BROKER://localhost:9094,CONTROLLER://localhost:9093"
+        ),
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://{bootstrap},BROKER://localhost:9094",
     }
     for key, value in env.items():
         container = container.with_env(key, value)

@@ -19,6 +19,9 @@ cleanup() {
     rm -f "$socket"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
+# What an interrupted earlier run left behind goes first.
+podman ps -aq --filter label=org.testcontainers=true | xargs -r podman rm -f >/dev/null 2>&1 || true
 for _ in $(seq 100); do
     [ -S "$socket" ] && break
     kill -0 "$service" 2>/dev/null || { cat "$PODMAN_HOME/docker-api.log" >&2; exit 1; }
