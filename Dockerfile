@@ -21,8 +21,9 @@ ARG RUST_IMAGE=rust:1-slim-bookworm
 # uv turns uv.lock into hash-pinned requirement files that plain pip installs.
 FROM ${PYTHON_IMAGE} AS lock
 ARG UV_VERSION=0.13.8
-# Extras to install beside the worker (comma-separated, e.g. "faust"); none by default.
-ARG EXTRAS=""
+# Extras to install beside the worker (comma-separated). The faust runtime ships by default
+# (`cashback run --runtime faust`); the default runtime never imports it. "" for none.
+ARG EXTRAS="faust"
 WORKDIR /lock
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # A build behind a TLS-intercepting proxy passes its CA bundle as the secret "build-ca";

@@ -4,7 +4,7 @@
 # builds the top-level Dockerfile with them and prints the image's size and the build time.
 # A second run reuses the cached layers. Leaves no container running.
 #   CASHBACK_IMAGE      the tag (default localhost/cashback-accrual:dev)
-#   CASHBACK_EXTRAS     extras to install beside the worker, e.g. "faust"
+#   CASHBACK_EXTRAS     extras to install beside the worker (default "faust"; "" for none)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bash "$here/tools.sh"
@@ -25,7 +25,7 @@ started=$(date +%s.%N)
 podman build --network=host --pull=never --layers --format docker \
     --build-arg PYTHON_IMAGE="$LOCAL_PYTHON" \
     --build-arg RUST_IMAGE="$LOCAL_RUST" \
-    --build-arg EXTRAS="${CASHBACK_EXTRAS:-}" \
+    --build-arg EXTRAS="${CASHBACK_EXTRAS-faust}" \
     --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" \
     "${secret[@]}" \

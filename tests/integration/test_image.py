@@ -76,6 +76,16 @@ def test_version_is_the_hosts(cashback_image: str) -> None:
     assert (image.returncode, image.stdout) == (0, host.stdout), image.stderr
 
 
+def test_the_faust_runtime_ships_in_the_image(cashback_image: str) -> None:
+    # The faust extra is in the image by default; its adapter imports inside it.
+    result = podman(
+        "run", "--rm", "--network=none", *LOCKED_DOWN, "--entrypoint", "python", cashback_image,
+        "-c", "import faust, cashback.runtime.faust_runtime.runner",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 def test_price_gives_the_hosts_bytes(cashback_image: str) -> None:
     args = ("price", "--rules", "rules", "--input", "events/sample.jsonl")
     host = host_cashback(*args, cwd=EXAMPLES)
