@@ -45,10 +45,17 @@ fn loaded() -> &'static Loaded {
 
 fn check(output: &engine::Output) {
     let doc: serde_json::Value = serde_json::from_slice(&output.value).expect("JSON output");
-    let money = if output.notification { &doc["params"] } else { &doc };
+    let money = if output.notification {
+        &doc["params"]
+    } else {
+        &doc
+    };
     let amount = money["amount_minor"].as_i64().expect("an integer amount");
     let accrual = doc["kind"] == "accrual";
-    assert!(if accrual { amount >= 0 } else { amount <= 0 }, "sign of {amount}");
+    assert!(
+        if accrual { amount >= 0 } else { amount <= 0 },
+        "sign of {amount}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -63,6 +70,9 @@ fuzz_target!(|data: &[u8]| {
         for output in &h.outputs {
             check(output);
         }
-        assert_eq!(h.outputs.iter().filter(|o| !o.notification).count(), h.tallies.len());
+        assert_eq!(
+            h.outputs.iter().filter(|o| !o.notification).count(),
+            h.tallies.len()
+        );
     });
 });
