@@ -13,7 +13,20 @@ FAUST_EOS_DUPLICATES = (
     "KIP-447 offsets; upstream: faust-streaming/faust#177, #323, #517"
 )
 
+FAUST_JOIN_DUPLICATES = (
+    "faust exactly_once can repeat outputs when a third instance joins mid-stream: in 1 of 2 "
+    "fresh-clone make test runs (2026-12-01 19:10) accrual ids were written twice (the test "
+    "saw a count of 2); the other run was exact. Same cause and upstream reports as the "
+    "SIGKILL case; not strict because it depends on where the rebalance falls"
+)
+
 # (test function name, runtime) -> the reason pytest shows, with the figures.
 KNOWN_LIMITS: dict[tuple[str, str], str] = {
     ("test_sigkill_three_times_mid_stream_still_exactly_once", "faust"): FAUST_EOS_DUPLICATES,
+}
+
+# The same, for limits that show in some runs only: a non-strict xfail (a strict one would
+# make the suite fail whenever faust happens to get it right).
+SOMETIMES_LIMITS: dict[tuple[str, str], str] = {
+    ("test_a_third_instance_joins_mid_stream_without_duplicates", "faust"): FAUST_JOIN_DUPLICATES,
 }
