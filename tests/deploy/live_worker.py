@@ -167,6 +167,10 @@ def run_live(
         "--metrics-host", "127.0.0.1", "--metrics-port", str(port),
         # Statistics (consumer lag) every second instead of five, for a short run.
         "--kafka", "statistics.interval.ms=1000",
+        # librdkafka connects to one bootstrap broker at random (sparse connections): a
+        # client that picks the live one first never reports the dead one, so the Kafka
+        # errors panel was empty in some runs. Connect to every broker instead.
+        "--kafka", "enable.sparse.connections=false",
     ]  # fmt: skip
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
