@@ -31,7 +31,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from cashback.runtime.clients import consumer_config, producer_config
+from cashback.runtime.clients import consumer_config, offset_reset_policy, producer_config
 from cashback.runtime.settings import AT_LEAST_ONCE, EXACTLY_ONCE, Settings
 
 TIMEOUT_SECONDS = 30.0
@@ -67,9 +67,10 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         transactional_id=f"passthrough-{args.group}-{uuid.uuid4().hex[:8]}",
     )
     log = logging.getLogger("passthrough")
-    consumer = Consumer(
-        consumer_config(settings, log=log, on_error=_on_error, on_stats=lambda _stats: None)
-    )
+    config = consumer_config(settings, log=log, on_error=_on_error, on_stats=lambda _stats: None)
+    # The bare loop lets librdkafka pick a start offset itself (the worker decides its own).
+    config["auto.offset.reset"] = offset_reset_policy(settings)
+    consumer = Consumer(config)
     producer = Producer(producer_config(settings, log=log, on_error=_on_error))
     batch_size, wait = settings.batch_size, settings.commit_interval_ms / 1000
     if eos:

@@ -256,9 +256,12 @@ def run(minutes: float, rate: float, every: float) -> Soak:
             soak.error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         finally:
             soak.final_exit_code = stop(slot.process)
-    with contextlib.suppress(OSError):  # the worker's log is the one thing worth keeping
-        (ROOT / "benchmarks" / ".work").mkdir(parents=True, exist_ok=True)
-        shutil.copy(work / "worker.log", ROOT / "benchmarks" / ".work" / "soak-worker.log")
+    with contextlib.suppress(OSError):  # the logs are the one thing worth keeping
+        kept = ROOT / "benchmarks" / ".work"
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / "worker.log", kept / "soak-worker.log")
+        for number, server_log in enumerate(sorted(work.rglob("server.log*"))):
+            shutil.copy(server_log, kept / f"soak-broker-{number}-{server_log.name}")
     shutil.rmtree(work, ignore_errors=True)  # the broker's data: gigabytes after a soak
     return soak
 

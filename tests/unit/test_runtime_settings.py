@@ -98,6 +98,7 @@ def test_secrets_are_masked_in_repr_and_describe() -> None:
         ({"kafka": ["group.id=x"]}, {}, "use --group-id"),
         ({"kafka": ["enable.auto.commit=true"]}, {}, "cannot be set"),
         ({"kafka": ["no-equals-sign"]}, {}, "key=value"),
+        ({"kafka": ["auto.offset.reset=oldest"]}, {}, "auto.offset.reset=oldest is not one of"),
         ({}, {"CASHBACK_BATCH_SIZE": "many"}, "CASHBACK_BATCH_SIZE"),
         ({}, {"CASHBACK_PROCESSING_GUARANTEE": "maybe"}, "processing_guarantee"),
         ({"batch_size": 0}, {}, "batch_size"),

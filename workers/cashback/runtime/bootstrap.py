@@ -33,6 +33,7 @@ from cashback.runtime.clients import (
     FatalKafkaError,
     consumer_config,
     consumer_lags,
+    offset_reset_policy,
     producer_config,
 )
 from cashback.runtime.delivery import Delivery
@@ -159,6 +160,7 @@ def _serve(
             rules_feed=feed,
             batch_size=settings.batch_size,
             poll_seconds=settings.commit_interval_ms / 1000,
+            offset_reset=offset_reset_policy(settings),
         )
         try:
             delivery.start(stop)

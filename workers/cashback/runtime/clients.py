@@ -16,6 +16,7 @@ import orjson
 from cashback.runtime.settings import Settings
 
 STATISTICS_INTERVAL_MS: Final = "5000"
+OFFSET_RESET_DEFAULT: Final = "earliest"
 TXN_RETRY_BACKOFF_MS: Final = 10
 UNASSIGNED_PARTITION: Final = -1
 
@@ -63,12 +64,14 @@ def consumer_config(
     """The input consumer: a group member that never commits on its own."""
     defaults = {
         **_common(settings, log, on_error),
-        "auto.offset.reset": "earliest",
         "statistics.interval.ms": STATISTICS_INTERVAL_MS,
     }
     fixed = {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": settings.group_id,
+        # librdkafka reports a partition without a start offset instead of jumping; the
+        # worker picks the start (offset_reset_policy, runtime/start_offsets.py).
+        "auto.offset.reset": "error",
         # Offsets move only with the outputs: in the transaction, or after delivery.
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -77,6 +80,11 @@ def consumer_config(
         "stats_cb": on_stats,
     }
     return _layer(defaults, settings, fixed)
+
+
+def offset_reset_policy(settings: Settings) -> str:
+    """Where a partition the group never committed starts (`--kafka auto.offset.reset`)."""
+    return str(settings.kafka_config().get("auto.offset.reset", OFFSET_RESET_DEFAULT))
 
 
 def producer_config(

@@ -28,6 +28,10 @@ MASK: Final = "***"
 DEFAULT_GROUP_ID: Final = "cashback-accrual"
 
 # Properties the worker owns: each has its own setting, or the delivery mode depends on it.
+# What librdkafka accepts; the worker applies it itself (runtime/start_offsets.py).
+OFFSET_RESET_POLICIES: Final = frozenset(
+    {"earliest", "smallest", "beginning", "latest", "largest", "end", "error"}
+)
 RESERVED_KAFKA: Final = {
     "bootstrap.servers": "use --bootstrap-servers",
     "group.id": "use --group-id",
@@ -136,9 +140,14 @@ def _problems(s: Settings) -> list[str]:
         problems.append("max_event_bytes must be positive")
     if s.liveness_seconds <= 0:
         problems.append("liveness_seconds must be positive")
-    for key, _ in s.kafka:
+    for key, value in s.kafka:
         if key in RESERVED_KAFKA:
             problems.append(f"kafka property {key} cannot be set: {RESERVED_KAFKA[key]}")
+        if key == "auto.offset.reset" and value.strip().lower() not in OFFSET_RESET_POLICIES:
+            problems.append(
+                f"kafka property auto.offset.reset={value} is not one of "
+                + ", ".join(sorted(OFFSET_RESET_POLICIES))
+            )
     return problems
 
 

@@ -24,6 +24,7 @@ from cashback.runtime.delivery import Delivery, RetryBatch
 from cashback.runtime.http import Health
 from cashback.runtime.logs import SUMMARY_SECONDS, Repeats, fields, summarize_repeats
 from cashback.runtime.metrics import Metrics
+from cashback.runtime.start_offsets import StartOffsets, is_reset
 
 MAX_BACKOFF_SECONDS: Final = 5.0
 COMMITTED_TIMEOUT_SECONDS: Final = 5.0
@@ -78,9 +79,11 @@ class Worker:
         rules_feed: RuleUpdates | None = None,
         batch_size: int = 2000,
         poll_seconds: float = 0.1,
+        offset_reset: str = "earliest",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
+        self._starts = StartOffsets(consumer, offset_reset, log)
         self._delivery = delivery
         self._engine = engine
         self._routes = routes
@@ -101,7 +104,7 @@ class Worker:
             if self._errors.fatal is not None:
                 raise FatalKafkaError(self._errors.fatal)
             self.swap_rules()
-            records = self.poll()
+            records = self.poll(stop)
             if records:
                 self.process(records, stop)
             self._health.beat()
@@ -111,7 +114,7 @@ class Worker:
         """New rule set versions apply from the next batch on, all at once."""
         swap_rules(self._engine, self._rules_feed, self._log)
 
-    def poll(self) -> list[Record]:
+    def poll(self, stop: threading.Event) -> list[Record]:
         # What is already fetched, without waiting; only when nothing is, wait for the next
         # record. A batch never waits to fill (at 5,000 events/s that wait was most of the
         # latency), and a backlog still comes in full batches.
@@ -120,6 +123,7 @@ class Worker:
         )
         records: list[Record] = []
         errors: Counter[str] = Counter()
+        reset: list[tuple[str, int]] = []
         for message in messages:
             error = message.error()
             if error is None:
@@ -127,9 +131,16 @@ class Worker:
             else:
                 errors[str(error)] += 1
                 self._metrics.count_kafka_error(error.name())
+                if is_reset(error):
+                    reset.append((message.topic(), message.partition()))
         for error_text, n in errors.items():
             if self._consume_errors.first(error_text):
                 self._log.warning("consume error", extra=fields(error=error_text, count=n))
+        if reset:
+            # A partition without a start offset: the worker picks it, and the records of
+            # this poll are read again after the restart (nothing skipped, nothing twice).
+            self._starts.restart(reset, _first_offsets(records), stop)
+            return []
         return records
 
     def process(self, records: Sequence[Record], stop: threading.Event) -> None:
@@ -179,11 +190,7 @@ def rewind(
     the batch's first offsets are as good if the committed ones cannot be read; when its
     outcome was unknown, only the committed offsets are the truth: they are asked for
     until they come (or `stop`), and without them the process exits rather than guess."""
-    targets: dict[tuple[str, int], int] = {}
-    for record in records:
-        topic, partition, offset = record.topic(), record.partition(), record.offset()
-        if topic is not None and partition is not None and offset is not None:
-            targets.setdefault((topic, partition), offset)
+    targets = _first_offsets(records)
     wanted = [TopicPartition(topic, partition) for topic, partition in targets]
     committed = _committed(consumer, wanted, log, patient=not settled, stop=stop)
     if committed is None and not settled:
@@ -230,6 +237,15 @@ def _committed(
         if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
             return None
         time.sleep(0.5)
+
+
+def _first_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    firsts: dict[tuple[str, int], int] = {}
+    for record in records:
+        topic, partition, offset = record.topic(), record.partition(), record.offset()
+        if topic is not None and partition is not None and offset is not None:
+            firsts.setdefault((topic, partition), offset)
+    return firsts
 
 
 def _names(partitions: list[Any]) -> list[str]:

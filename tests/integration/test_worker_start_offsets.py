@@ -1,0 +1,120 @@
+"""Where a partition starts when the group changes while another producer's transaction
+still holds its offsets.
+
+librdkafka (2.16) asks for the committed offsets of an assignment with require_stable; a
+producer's open transaction makes the broker answer UNSTABLE_OFFSET_COMMIT and the client
+asks again. When the assignment changes meanwhile (another instance joins), the late answer
+starts the partition with no offset, and auto.offset.reset=earliest then meant pricing the
+partition's whole history again: in the every-fault sequence 10,072 accruals were written
+twice that way (docs/reliability.md). The worker now decides the start itself."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from test_worker_harness import (
+    Out,
+    WorkerProcess,
+    by_key,
+    engine_for,
+    expected_by_key,
+    make_topics,
+    produce,
+    publish_rules,
+    read_all,
+    wait_until_committed,
+)
+
+from cashback.domain.engine import ACCRUALS
+from events_factory import Event, ruleset_document, stream
+from kafka_support import TopicFactory
+
+pytestmark = pytest.mark.kafka
+
+PARTITIONS = 2
+EVENTS = 1200
+# The group had committed this far into each partition before the instances start.
+FLOOR = 200
+# The open transaction (a crashed instance's) is aborted by the broker after this.
+HELD_MS = 30_000
+
+
+def test_a_join_while_offsets_are_held_by_an_open_transaction_repeats_nothing(
+    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
+) -> None:
+    topics = make_topics(topic_factory, partitions=PARTITIONS)
+    document = ruleset_document()
+    publish_rules(kafka_bootstrap, topics.rules, document)
+    events = stream(EVENTS, seed=29, customers=200)
+    produce(kafka_bootstrap, topics.input, events)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    # The group's history: everything below FLOOR in each partition was priced already.
+    written = read_all(kafka_bootstrap, topics.input)
+    start = [TopicPartition(topics.input, p, FLOOR) for p in range(PARTITIONS)]
+    setter = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+    setter.commit(offsets=start, asynchronous=False)
+    metadata = setter.consumer_group_metadata()
+
+    # A crashed instance's transaction: its offsets are sent, never committed; the broker
+    # aborts it after HELD_MS, until then every stable offset read for them waits.
+    crashed = Producer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "transactional.id": f"crashed-{group}",
+            "transaction.timeout.ms": HELD_MS,
+        }
+    )
+    crashed.init_transactions(30)
+    crashed.begin_transaction()
+    ahead = [TopicPartition(topics.input, p, FLOOR + 100) for p in range(PARTITIONS)]
+    crashed.send_offsets_to_transaction(ahead, metadata, 30)
+    held_since = time.monotonic()
+
+    def start_worker(name: str) -> WorkerProcess:
+        return workers(
+            kafka_bootstrap,
+            topics,
+            group=group,
+            transactional_id=f"tx-{group}-{name}",
+            extra=["--batch-size", "100"],
+        ).start()
+
+    first = start_worker("a")
+    time.sleep(1)  # its committed-offset read is waiting on the open transaction
+    second = start_worker("b")  # the group changes while that read is unanswered
+    joined = time.monotonic() - held_since
+    assert joined < HELD_MS / 1000, f"the join came {joined:.0f} s in, too late to tell"
+
+    at = _offsets(events, written)
+    priced = [e for e, offset in zip(events, at, strict=True) if offset >= FLOOR]
+    history = {
+        orjson.loads(e.value or b"")["event_id"]
+        for e, offset in zip(events, at, strict=True)
+        if offset < FLOOR
+    }
+    wait_until_committed(kafka_bootstrap, group, topics.input, EVENTS, timeout=120)
+    assert first.proc is not None and first.proc.poll() is None
+    assert second.proc is not None and second.proc.poll() is None
+
+    accruals = read_all(kafka_bootstrap, topics.accruals)
+    once = Counter(orjson.loads(r.value or b"")["accrual_id"] for r in accruals)
+    assert not once or max(once.values()) == 1, "an accrual was written twice"
+    again = [a for a in accruals if orjson.loads(a.value or b"")["event_id"] in history]
+    assert not again, f"{len(again)} accruals for events the group had committed already"
+    expected = expected_by_key(engine_for(document), priced)[ACCRUALS]
+    assert by_key(accruals) == expected, "outputs differ from the events above the floor"
+
+
+def _offsets(events: list[Event], written: list[Out]) -> list[int]:
+    """Each event's offset in its partition, in the order the events were produced."""
+    offsets: dict[tuple[bytes | None, bytes | None], list[int]] = {}
+    for record in written:
+        offsets.setdefault((record.key, record.value), []).append(record.offset)
+    return [offsets[(e.key, e.value)].pop(0) for e in events]
