@@ -24,7 +24,14 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from test_worker_harness import (
     Out,
     Topics,
@@ -341,7 +348,10 @@ def run_cell(
     extra: tuple[str, ...] = (),
     bad_every: int = 0,
     finish_timeout: float = 300,
+    trickle_seconds: float = 0.0,
 ) -> Verdict:
+    """One cell. With `trickle_seconds`, a tenth of the input is there at the start and the
+    rest arrives over that time, so a sequence of faults lands mid-stream, not after it."""
     started = time.monotonic()
     topics = make_topics(factory, partitions=4)
     document = ruleset_document()
@@ -351,7 +361,13 @@ def run_cell(
         # Not JSON: each one must reach the dead-letter topic (exactly once, in EOS).
         for n in range(len(inputs) // bad_every, 0, -1):
             inputs.insert(n * bad_every, Event(f"bad-{n}".encode(), f"{{not json {n}".encode()))
-    produce(rig.direct, topics.input, inputs)
+    head = len(inputs) // 10 if trickle_seconds > 0 else len(inputs)
+    produce(rig.direct, topics.input, inputs[:head])
+    feeder = threading.Thread(
+        target=_trickle,
+        args=(rig.direct, topics.input, inputs[head:], trickle_seconds),
+        daemon=True,
+    )
     group = f"g-{uuid.uuid4().hex[:8]}"
 
     def start_worker(slot: int) -> WorkerProcess:
@@ -366,9 +382,11 @@ def run_cell(
 
     supervisor = Supervisor(start_worker, instances).start()
     auditor = LiveAuditor(rig.direct, topics.accruals).start()
-    cell = Cell(rig, topics, group, events, supervisor, auditor)
+    cell = Cell(rig, topics, group, len(inputs), supervisor, auditor)
+    feeder.start()
     try:
         fault(cell)
+        feeder.join()
         deadline = time.monotonic() + finish_timeout
         while cell.committed() < len(inputs) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -381,6 +399,44 @@ def run_cell(
     verdict = _verdict(name, guarantee, inputs, document, rig, topics, cell, codes, started)
     verdict.metrics = seen
     return verdict
+
+
+def _trickle(bootstrap: str, topic: str, rest: list[Event], seconds: float) -> None:
+    """`rest` in equal parts every half second over `seconds`. The broker goes away during
+    the faults: one idempotent producer that waits for it (no record lost, none doubled,
+    order per key kept) instead of a delivery timeout."""
+    if not rest:
+        return
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "message.timeout.ms": 600_000,
+            "linger.ms": 20,
+            "logger": _QUIET,
+        }
+    )
+    failed: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            failed.append(str(error))
+
+    steps = max(int(seconds / 0.5), 1)
+    size = -(-len(rest) // steps)
+    for begin in range(0, len(rest), size):
+        for event in rest[begin : begin + size]:
+            producer.produce(
+                topic,
+                key=event.key,
+                value=event.value,
+                headers=event.headers,
+                on_delivery=delivered,
+            )
+        producer.poll(0)
+        time.sleep(0.5)
+    left = producer.flush(600)
+    assert left == 0 and not failed, f"input not delivered: {left} queued, errors {failed[:3]}"
 
 
 def _verdict(  # noqa: PLR0917 - one call site, every argument a different thing

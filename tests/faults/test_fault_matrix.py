@@ -40,6 +40,7 @@ FULL_EVENTS = 100_000
 ZOMBIE_ARGS = ("--kafka", "max.poll.interval.ms=7000")
 
 Fault = Callable[[Cell], None]
+SEQUENCE_TRICKLE_SECONDS = 100.0
 
 # name -> (fault, extra worker args, instances, dead letters every N events)
 CELLS: dict[str, tuple[Fault, tuple[str, ...], int, int]] = {
@@ -114,8 +115,12 @@ def test_every_fault_once_exactly_once(rig: Rig, workers: Callable[..., WorkerPr
         extra=ZOMBIE_ARGS,
         bad_every=50,
         finish_timeout=180,
+        # The input keeps coming while the faults happen: each one lands mid-stream.
+        trickle_seconds=SEQUENCE_TRICKLE_SECONDS,
     )
     _check(verdict)
+    late = [i for i, seconds in enumerate(verdict.recovery_seconds) if seconds < 0]
+    assert not late, f"faults {late} came after the last accrual: they tested nothing"
 
 
 @pytest.mark.skipif(not FULL, reason="the full matrix runs with `make faults`")

@@ -79,12 +79,17 @@ class StartOffsets:
         reset: Sequence[Partition],
         in_hand: dict[Partition, int],
         stop: threading.Event,
-    ) -> None:
+    ) -> bool:
         """Restart every assigned partition: the reset ones where `_start` says, those with
         records in hand at their first offset (those records are read again), the others
-        where the loop stands."""
-        starts = {partition: self._start(partition, stop) for partition in dict.fromkeys(reset)}
+        where the loop stands. False (nothing done) when none of `reset` is assigned any
+        more: a rebalance took them, and their next owner starts them."""
         assignment: list[TopicPartition] = self._consumer.assignment()
+        assigned = {(tp.topic, tp.partition) for tp in assignment}
+        wanted = [partition for partition in dict.fromkeys(reset) if partition in assigned]
+        if not wanted:
+            return False
+        starts = {partition: self._start(partition, stop) for partition in wanted}
         positions = {
             (tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assignment)
         }
@@ -100,6 +105,7 @@ class StartOffsets:
                 offset = at if at >= 0 else int(OFFSET_STORED)  # not read yet: committed
             plan.append(TopicPartition(tp.topic, tp.partition, offset))
         self._consumer.assign(plan)
+        return True
 
     def _start(self, partition: Partition, stop: threading.Event) -> int:
         committed = self._committed(partition, stop)

@@ -136,10 +136,9 @@ class Worker:
         for error_text, n in errors.items():
             if self._consume_errors.first(error_text):
                 self._log.warning("consume error", extra=fields(error=error_text, count=n))
-        if reset:
-            # A partition without a start offset: the worker picks it, and the records of
-            # this poll are read again after the restart (nothing skipped, nothing twice).
-            self._starts.restart(reset, _first_offsets(records), stop)
+        # A partition without a start offset: the worker picks it, and the records of this
+        # poll are read again after the restart (nothing skipped, nothing twice).
+        if reset and self._starts.restart(reset, _first_offsets(records), stop):
             return []
         return records
 
