@@ -17,6 +17,8 @@ from cashback.runtime.settings import Settings
 
 STATISTICS_INTERVAL_MS: Final = "5000"
 OFFSET_RESET_DEFAULT: Final = "earliest"
+MAX_POLL_INTERVAL_MS: Final = 60_000
+SESSION_TIMEOUT_MS: Final = 45_000  # librdkafka's default
 TXN_RETRY_BACKOFF_MS: Final = 10
 UNASSIGNED_PARTITION: Final = -1
 
@@ -62,9 +64,15 @@ def consumer_config(
     on_stats: Callable[[str], None],
 ) -> dict[str, Any]:
     """The input consumer: a group member that never commits on its own."""
+    # The rebalance timeout too: a member killed while its JoinGroup waits is dropped only
+    # after it, and the whole group waits meanwhile (300 s by default: a 4-7 minute stall
+    # in the soak after a worker kill). The loop polls well within a minute unless the
+    # broker is away, and then the group is gone anyway.
+    session = int(settings.kafka_config().get("session.timeout.ms", SESSION_TIMEOUT_MS))
     defaults = {
         **_common(settings, log, on_error),
         "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+        "max.poll.interval.ms": str(max(MAX_POLL_INTERVAL_MS, session)),
     }
     fixed = {
         "bootstrap.servers": settings.bootstrap_servers,

@@ -30,7 +30,6 @@ from typing import Any, Final
 from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_END,
-    OFFSET_STORED,
     KafkaError,
     KafkaException,
     TopicPartition,
@@ -80,43 +79,45 @@ class StartOffsets:
         in_hand: dict[Partition, int],
         stop: threading.Event,
     ) -> bool:
-        """Restart every assigned partition: the reset ones where `_start` says, those with
-        records in hand at their first offset (those records are read again), the others
-        where the loop stands. False (nothing done) when none of `reset` is assigned any
+        """Restart every assigned partition: those with records in hand at their first
+        offset (the records are read again), those read before where the loop stands, and
+        the rest (the reset ones, and any not read yet) where `_start` says from one stable
+        read of the committed offsets, so librdkafka has nothing left to look up (and
+        nothing to report again). False (nothing done) when none of `reset` is assigned any
         more: a rebalance took them, and their next owner starts them."""
         assignment: list[TopicPartition] = self._consumer.assignment()
-        assigned = {(tp.topic, tp.partition) for tp in assignment}
-        wanted = [partition for partition in dict.fromkeys(reset) if partition in assigned]
-        if not wanted:
+        keys = [(tp.topic, tp.partition) for tp in assignment]
+        reported = set(reset)
+        if reported.isdisjoint(keys):
             return False
-        starts = {partition: self._start(partition, stop) for partition in wanted}
         positions = {
             (tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assignment)
         }
-        plan = []
-        for tp in assignment:
-            key = (tp.topic, tp.partition)
-            if key in starts:
-                offset = starts[key]
-            elif key in in_hand:
-                offset = in_hand[key]
+        offsets: dict[Partition, int] = {}
+        unresolved: list[Partition] = []
+        for key in keys:
+            if key in in_hand:
+                offsets[key] = in_hand[key]
+            elif key not in reported and positions.get(key, -1) >= 0:
+                offsets[key] = positions[key]
             else:
-                at = positions.get(key, -1)
-                offset = at if at >= 0 else int(OFFSET_STORED)  # not read yet: committed
-            plan.append(TopicPartition(tp.topic, tp.partition, offset))
-        self._consumer.assign(plan)
+                unresolved.append(key)
+        committed = self._committed(unresolved, stop)
+        for key in unresolved:
+            offsets[key] = self._start(key, committed[key], reported=key in reported)
+        self._consumer.assign([TopicPartition(t, p, offsets[(t, p)]) for t, p in keys])
         return True
 
-    def _start(self, partition: Partition, stop: threading.Event) -> int:
-        committed = self._committed(partition, stop)
+    def _start(self, partition: Partition, committed: int | None, *, reported: bool) -> int:
         topic, number = partition
         if committed is not None:
             low, high = self._watermarks(partition)
             if low < 0 or low <= committed <= high:  # unknown bounds: trust the commit
-                self._log.warning(
-                    "partition restarted at its committed offset (the client had none)",
-                    extra=fields(topic=topic, partition=number, offset=committed),
-                )
+                if reported:
+                    self._log.warning(
+                        "partition restarted at its committed offset (the client had none)",
+                        extra=fields(topic=topic, partition=number, offset=committed),
+                    )
                 return committed
         if self._fallback is None:
             raise FatalKafkaError(
@@ -143,28 +144,40 @@ class StartOffsets:
             )
         return self._fallback
 
-    def _committed(self, partition: Partition, stop: threading.Event) -> int | None:
-        """The group's committed offset (None: never committed), asked until the broker
-        answers: while another producer's transaction holds the offsets, it waits."""
-        wanted = [TopicPartition(*partition)]
-        while True:
+    def _committed(
+        self, partitions: list[Partition], stop: threading.Event
+    ) -> dict[Partition, int | None]:
+        """The group's committed offsets (None: never committed), asked until the broker
+        answers for each: while another producer's transaction holds them, it waits."""
+        found: dict[Partition, int | None] = {}
+        wanted = list(partitions)
+        while wanted:
+            error = ""
             try:
-                (found,) = self._consumer.committed(wanted, timeout=COMMITTED_TIMEOUT_SECONDS)
-                if found.error is None:
-                    return int(found.offset) if found.offset >= 0 else None
-                error = str(found.error)
+                answers = self._consumer.committed(
+                    [TopicPartition(*p) for p in wanted], timeout=COMMITTED_TIMEOUT_SECONDS
+                )
+                for tp in answers:
+                    if tp.error is None:
+                        found[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+                    else:
+                        error = str(tp.error)
+                wanted = [p for p in wanted if p not in found]
             except KafkaException as exc:
                 error = str(exc.args[0])
+            if not wanted:
+                break
             if stop.is_set():
                 raise FatalKafkaError(
                     "stopping while the committed offsets were unavailable; the next owner "
                     "starts from them"
                 )
             self._log.warning(
-                "committed offset unavailable; asking again",
-                extra=fields(topic=partition[0], partition=partition[1], error=error),
+                "committed offsets unavailable; asking again",
+                extra=fields(partitions=len(wanted), error=error),
             )
             stop.wait(RETRY_SECONDS)
+        return found
 
     def _watermarks(self, partition: Partition) -> tuple[int, int]:
         try:

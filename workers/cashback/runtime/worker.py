@@ -128,11 +128,11 @@ class Worker:
             error = message.error()
             if error is None:
                 records.append(message)
+            elif is_reset(error):  # not a fault: the worker picks the start (StartOffsets)
+                reset.append((message.topic(), message.partition()))
             else:
                 errors[str(error)] += 1
                 self._metrics.count_kafka_error(error.name())
-                if is_reset(error):
-                    reset.append((message.topic(), message.partition()))
         for error_text, n in errors.items():
             if self._consume_errors.first(error_text):
                 self._log.warning("consume error", extra=fields(error=error_text, count=n))
