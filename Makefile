@@ -13,6 +13,10 @@ NATIVE_STAMP := $(VENV)/.native
 NATIVE_SOURCES := $(wildcard workers/native/src/*.rs) workers/native/Cargo.toml workers/native/Cargo.lock workers/native/pyproject.toml
 # rustup installs cargo here without always putting it on PATH
 export PATH := $(HOME)/.cargo/bin:$(PATH)
+# One cargo target directory for every clone, with the other built tools: a fresh clone
+# (CI) compiles only the crate itself, not its ~100 dependencies three times (the wheel,
+# clippy, the tests).
+export CARGO_TARGET_DIR ?= $(or $(CASHBACK_TOOLS_DIR),$(HOME)/.cache/cashback-accrual)/cargo-target
 export CASHBACK_REQUIRE_NATIVE := $(NATIVE)
 
 .DEFAULT_GOAL := help

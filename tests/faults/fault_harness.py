@@ -405,6 +405,44 @@ def run_cell(
     return verdict
 
 
+def settled(bootstrap: str, topics: list[str], timeout: float = 120) -> None:
+    """Until no transaction is open on `topics`: a read_committed reader stops at the last
+    stable offset, and a worker killed with a transaction open (no successor for its
+    transactional.id) holds it there until the broker aborts it (transaction.timeout.ms).
+    Reading before that would count the records behind it as lost."""
+    ends: dict[str, Consumer] = {
+        isolation: Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"ends-{uuid.uuid4().hex}",
+                "isolation.level": isolation,
+                "logger": _QUIET,
+            }
+        )
+        for isolation in ("read_committed", "read_uncommitted")
+    }
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = []
+            for topic in topics:
+                meta = ends["read_committed"].list_topics(topic, timeout=10).topics[topic]
+                for number in meta.partitions:
+                    tp = TopicPartition(topic, number)
+                    stable = ends["read_committed"].get_watermark_offsets(tp, timeout=10)[1]
+                    end = ends["read_uncommitted"].get_watermark_offsets(tp, timeout=10)[1]
+                    if stable < end:
+                        behind.append(f"{topic}[{number}] {stable} < {end}")
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"transactions still open after {timeout:.0f} s: {behind}")
+            time.sleep(0.5)
+    finally:
+        for consumer in ends.values():
+            consumer.close()
+
+
 def _feed(bootstrap: str, topic: str, inputs: list[Event], release: list[float]) -> None:
     """Produce `inputs` as far as `release[0]` (a fraction, raised by the fault function)
     allows, until all are out. The broker goes away during the faults: one idempotent
@@ -453,6 +491,7 @@ def _verdict(  # noqa: PLR0917 - one call site, every argument a different thing
     started: float,
 ) -> Verdict:
     expected = expected_by_key(engine_for(document), inputs)[ACCRUALS]
+    settled(rig.direct, [topics.accruals, topics.dlq])
     accruals = read_all(rig.direct, topics.accruals)
     dead = Counter(r.key for r in read_all(rig.direct, topics.dlq))
     floor = cell.dlq_floor
