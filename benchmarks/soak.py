@@ -85,6 +85,10 @@ class Soak:
     error: str | None = None  # why the soak itself stopped early, if it did
     drained_seconds: float | None = None
 
+    @property
+    def exact(self) -> bool:
+        return self.accruals_distinct == self.accruals_expected and self.accruals_duplicated == 0
+
 
 class Sender(threading.Thread):
     """Sends the sample stream at a fixed rate, each record stamped with its send time,
@@ -260,9 +264,13 @@ def run(minutes: float, rate: float, every: float) -> Soak:
         kept = ROOT / "benchmarks" / ".work"
         kept.mkdir(parents=True, exist_ok=True)
         shutil.copy(work / "worker.log", kept / "soak-worker.log")
-        for number, server_log in enumerate(sorted(work.rglob("server.log*"))):
-            shutil.copy(server_log, kept / f"soak-broker-{number}-{server_log.name}")
-    shutil.rmtree(work, ignore_errors=True)  # the broker's data: gigabytes after a soak
+        broker_logs = sorted([*work.rglob("broker.log*"), *work.rglob("server.log*")])
+        for number, broker_log in enumerate(broker_logs):
+            shutil.copy(broker_log, kept / f"soak-broker-{number}-{broker_log.name}")
+    if soak.exact:
+        shutil.rmtree(work, ignore_errors=True)  # the broker's data: gigabytes after a soak
+    else:  # what went wrong is in the broker's logs (__consumer_offsets, the outputs)
+        print(f"soak not exact: the broker's data is kept in {work}", file=sys.stderr)
     return soak
 
 
@@ -380,7 +388,7 @@ def section(soak: Soak) -> str:
     lag_peak = max((p.lag for p in soak.points), default=0)
     first_rss = statistics.median(rss[2:12]) if len(rss) > 12 else (rss[0] if rss else 0.0)
     last_rss = statistics.median(rss[-10:]) if rss else 0.0
-    exact = soak.accruals_distinct == soak.accruals_expected and soak.accruals_duplicated == 0
+    exact = soak.exact
     lines = [
         BEGIN,
         "## Soak",
@@ -440,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_doc:
         plot(soak, PLOT)
         replace_section(DOC, section(soak), BEGIN, END)
-    exact = soak.accruals_distinct == soak.accruals_expected and soak.accruals_duplicated == 0
+    exact = soak.exact
     return 0 if exact else 1
 
 
