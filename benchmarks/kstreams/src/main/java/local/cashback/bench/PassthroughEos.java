@@ -21,7 +21,7 @@ import org.apache.kafka.streams.kstream.Produced;
  * <pre>
  * java -jar kstreams-passthrough.jar --bootstrap HOST:PORT --input T --outputs A,B \
  *     --group G --state-dir DIR [--commit-interval-ms 100] [--threads 1]
- *     [--producer-retry-backoff-ms 10]
+ *     [--producer-retry-backoff-ms 10] [--producer-compression lz4]
  * </pre>
  *
  * The group is the Streams application.id, so the harness reads its committed offsets as
@@ -50,12 +50,15 @@ public final class PassthroughEos {
     props.put(StreamsConfig.STATE_DIR_CONFIG, required(args, "state-dir"));
     props.put(StreamsConfig.CLIENT_ID_CONFIG, "kstreams-passthrough");
     props.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
-    // The one client setting the worker changes too (cashback.runtime.clients): right after
-    // a commit the next transaction's first produce gets CONCURRENT_TRANSACTIONS, and the
-    // default 100 ms backoff would stall every short transaction that long.
+    // The client settings the worker changes from the defaults (cashback.runtime.clients),
+    // here too. Right after a commit the next transaction's first produce gets
+    // CONCURRENT_TRANSACTIONS, and the default 100 ms backoff would stall each one that long.
     props.put(
         StreamsConfig.producerPrefix("retry.backoff.ms"),
         args.getOrDefault("producer-retry-backoff-ms", "10"));
+    props.put(
+        StreamsConfig.producerPrefix("compression.type"),
+        args.getOrDefault("producer-compression", "lz4"));
 
     StreamsBuilder builder = new StreamsBuilder();
     KStream<byte[], byte[]> input =
@@ -121,7 +124,8 @@ public final class PassthroughEos {
         "kstreams-passthrough: "
             + problem
             + "\nusage: --bootstrap HOST:PORT --input T --outputs A,B --group G --state-dir DIR"
-            + " [--commit-interval-ms 100] [--threads 1] [--producer-retry-backoff-ms 10]");
+            + " [--commit-interval-ms 100] [--threads 1] [--producer-retry-backoff-ms 10]"
+            + " [--producer-compression lz4]");
     System.exit(2);
   }
 }
