@@ -18,7 +18,7 @@ from cashback.runtime.settings import Settings
 STATISTICS_INTERVAL_MS: Final = "5000"
 TXN_RETRY_BACKOFF_MS: Final = 10
 # make bench-tuning: lz4 puts 3.8x fewer output bytes on the wire and the broker's disks at
-# the same CPU per event, and was never slower (benchmarks/README.md, "Client tuning").
+# the same CPU per event, faster in 6 of 7 repeats (benchmarks/README.md, "Client tuning").
 PRODUCER_COMPRESSION: Final = "lz4"
 UNASSIGNED_PARTITION: Final = -1
 
