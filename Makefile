@@ -76,7 +76,7 @@ deploy-tools: install ## helm, kubeconform, kwok, etcd, kube-apiserver & co. for
 test-deploy: deploy-tools ## the Helm chart and its Kubernetes checks (pytest -m deploy: helm, kubeconform, a real kube-apiserver)
 	@bash .ci/pytest.sh -m deploy $(PYTEST_ARGS)
 
-test: lint typecheck hadolint deploy-tools container-prereqs ## lint, typecheck and the whole suite: broker, deploy and container tests included
+test: lint typecheck hadolint deploy-tools container-prereqs kstreams-build ## lint, typecheck and the whole suite: broker, deploy and container tests included
 ifeq ($(NATIVE),1)
 	cd workers/native && cargo test --release --quiet
 endif
@@ -113,6 +113,15 @@ bench-core: install ## pricing speed and scaling curves, compile time, swap stal
 bench: install ## benchmarks (QUICK=1 for a short run)
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,)
 
+# The Kafka Streams run of make bench (benchmarks/kstreams): compiled by Maven once into
+# $CASHBACK_TOOLS_DIR/kstreams/, its jars in ~/.m2. make bench builds it too when missing
+# (and reports the run skipped, with Maven's error, when it cannot).
+kstreams-build: install ## build the Kafka Streams passthrough of make bench (Maven; once, cached)
+	@$(BIN)/python -m benchmarks.kstreams >/dev/null
+
+bench-tuning: install ## client settings of the worker side by side (linger, compression, fetch, batch); QUICK=1
+	$(BIN)/python -m benchmarks.tuning $(if $(QUICK),--quick --no-readme --output benchmarks/.work/tuning_results.json,)
+
 FUZZ_SECONDS ?= 60
 fuzz: install ## coverage-guided fuzzing, both engines, FUZZ_SECONDS each (atheris; libFuzzer via cargo)
 	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install -q 'atheris==3.0.0'
@@ -121,7 +130,7 @@ fuzz: install ## coverage-guided fuzzing, both engines, FUZZ_SECONDS each (ather
 clean: ## remove caches and local broker data (keeps the venv and the jars)
 	rm -rf .kafka .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo
 
-.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core fuzz clean lock image container-prereqs test-image test-kafka-containers hadolint
+.PHONY: help install lint fmt typecheck test-unit test-kafka test-deploy deploy-tools test kafka-up kafka-down demo bench bench-core bench-tuning kstreams-build fuzz clean lock image container-prereqs test-image test-kafka-containers hadolint
 
 # ---------------------------------------------------------------- lock, image, containers
 # deploy/image/ holds the scripts: podman's config (env.sh), the tools (tools.sh), the local

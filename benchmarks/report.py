@@ -16,6 +16,9 @@ RATIOS: tuple[tuple[str, str, float], ...] = (
     # The second runtime on the same batch step: how much the client around it costs.
     ("faust-eos", "cashback-eos", 0.0),
     ("faust-alo", "cashback-alo", 0.0),
+    # The exactly-once ceiling of a JVM team (Kafka Streams copying each input twice).
+    ("cashback-eos", "kstreams-passthrough-eos", 0.0),
+    ("passthrough-eos", "kstreams-passthrough-eos", 0.0),
 )
 P99_GOAL_MS = 200.0
 

@@ -29,7 +29,7 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import KafkaException
 
-from benchmarks import report, trials
+from benchmarks import kstreams, report, trials
 from benchmarks.systems import SYSTEMS, ensure_quix_venv, quix_ready
 from benchmarks.workload import PARTITIONS, SEED, WORK, events, expected_outputs, preload
 from cashback.devtools.local_kafka import LocalBroker, start_broker
@@ -52,6 +52,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--no-quix-install",
         action="store_true",
         help="skip the quixstreams runs unless benchmarks/.venv-quix is already there",
+    )
+    parser.add_argument(
+        "--no-kstreams-build",
+        action="store_true",
+        help="skip the Kafka Streams run unless benchmarks/kstreams is already built",
     )
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", ""))
     parser.add_argument("--output-dir", type=Path, default=OUT)
@@ -129,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             skipped.update({n: why for n in names if n.startswith("quixstreams")})
             names = [n for n in names if n not in skipped]
             say(f"quixstreams runs skipped: {why}")
+    if any(SYSTEMS[name].family == "kstreams" for name in names):
+        why = _kstreams(args.no_kstreams_build)
+        if why is not None:
+            skipped.update({n: why for n in names if SYSTEMS[n].family == "kstreams"})
+            names = [n for n in names if n not in skipped]
+            say(f"kstreams run skipped: {why}")
     run_id = uuid.uuid4().hex[:8]
     WORK.mkdir(parents=True, exist_ok=True)
     logs = WORK / f"logs-{run_id}"
@@ -209,6 +220,12 @@ def _quix(no_install: bool) -> str | None:
     say("creating benchmarks/.venv-quix (Quix Streams from PyPI), once...")
     WORK.mkdir(parents=True, exist_ok=True)
     return ensure_quix_venv(WORK / "quix-venv.log")
+
+
+def _kstreams(no_build: bool) -> str | None:
+    if not no_build and kstreams.classpath() is None:
+        say("building benchmarks/kstreams with Maven (Kafka Streams from Maven Central), once...")
+    return kstreams.ensure_built(WORK / "kstreams-build.log", build=not no_build)
 
 
 if __name__ == "__main__":

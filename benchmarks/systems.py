@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import kstreams
 from benchmarks.workload import RULES, WORK, Expected
 from cashback.domain.native_engine import native_module
 
@@ -26,21 +27,24 @@ QUIX_MARKER = QUIX_VENV / ".installed"
 STOP_GRACE_SECONDS = 30.0
 # Dependencies the pricing code needs and the Quix venv must not take from our pins.
 _NOT_FOR_QUIX = ("confluent-kafka", "prometheus-client")
+# Runs that copy each input unparsed to two topics.
+COPY_FAMILIES = ("passthrough", "kstreams")
 
 
 @dataclass(frozen=True, slots=True)
 class System:
     name: str
     family: str  # passthrough | cashback | faust (cashback run --runtime faust) | quixstreams
+    # | kstreams (benchmarks/kstreams: the same copy as passthrough, in Kafka Streams)
     guarantee: str  # eos | alo
 
     def output_roles(self) -> tuple[str, ...]:
-        if self.family == "passthrough":
+        if self.family in COPY_FAMILIES:
             return ("copy-a", "copy-b")
         return ("accruals", "notifications", "dlq")
 
     def expected(self, inputs: int, priced: Expected) -> dict[str, int]:
-        if self.family == "passthrough":
+        if self.family in COPY_FAMILIES:
             return {"copy-a": inputs, "copy-b": inputs}
         return {
             "accruals": priced.accruals,
@@ -57,6 +61,8 @@ class System:
                     "--input", source, "--outputs", f"{outputs['copy-a']},{outputs['copy-b']}",
                     "--group", group, "--mode", self.guarantee]  # fmt: skip
             return args, env
+        if self.family == "kstreams":
+            return kstreams.command(bootstrap, source, outputs, group)
         if self.family in ("cashback", "faust"):
             guarantee = "exactly_once" if self.guarantee == "eos" else "at_least_once"
             # faust names its transactional producers itself (one per input partition).
@@ -88,6 +94,7 @@ SYSTEMS = {
     for s in (
         System("passthrough", "passthrough", "alo"),
         System("passthrough-eos", "passthrough", "eos"),
+        System("kstreams-passthrough-eos", "kstreams", "eos"),
         System("cashback-eos", "cashback", "eos"),
         System("cashback-alo", "cashback", "alo"),
         System("faust-eos", "faust", "eos"),
