@@ -111,9 +111,10 @@ def main() -> None:
                    "benchmarks.stage_instructions", "--run", "--small", str(args.small),
                    "--large", str(args.large)]  # fmt: skip
         subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-        parts = sorted(Path(work).glob("callgrind.out*"), key=_part_number)
+        # callgrind.out.1 is the set-up, then (small, large) per step in order;
+        # callgrind.out itself holds what ran after the last part.
+        parts = sorted(Path(work).glob("callgrind.out.*"), key=_part_number)
         totals = [_total(part) for part in parts]
-    # Part 1 is the set-up; then (small, large) per step, in order; then the rest.
     counted = totals[1 : 1 + 2 * len(STEPS)]
     print(f"instructions per event, ({args.large} - {args.small} events) / difference")
     for i, step in enumerate(STEPS):

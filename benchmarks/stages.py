@@ -23,7 +23,8 @@ Paths, all interleaved within each repeat so machine noise hits them alike:
 - `per-event`: the batch step calling the engine once per record and building a Python
   object per event and per output (the path before the native batch call);
 - `batch`: the batch step as the worker runs it (`engine.price_batch`: one native call
-  per batch).
+  per batch, pricing with the GIL released on up to 2 threads);
+- `batch-1-thread`: the same on the loop's thread only.
 """
 
 from __future__ import annotations
@@ -75,7 +76,13 @@ def paths() -> dict[str, PriceStep | None]:
     found["per-event"] = per_event or batch.price_batch
     if per_event is not None:
         found["batch"] = batch.price_batch
+        found["batch-1-thread"] = _one_thread
     return found
+
+
+def _one_thread(engine: Any, records: Sequence[Any], routes: batch.Routes) -> batch.PricedBatch:
+    engine.pricing_threads = 1  # the loop's thread only
+    return batch.price_batch(engine, records, routes)
 
 
 class Timed:

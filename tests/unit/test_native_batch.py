@@ -206,3 +206,17 @@ def test_counts_of_many_rule_sets_and_currencies_fold_like_the_reference() -> No
     assert len(priced.stats.accruals) > 2
     assert priced.stats.earning_minor and priced.stats.purchase_minor
     assert priced.stats.written["out.accruals"] == sum(priced.stats.accruals.values())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_one_or_more_pricing_threads_give_the_same_batch(threads: int) -> None:
+    """Pricing runs with the GIL released, split over threads from 256 records on: the
+    halves come back in input order, dead letters among them."""
+    catalog = load_catalog([RULES])
+    samples = list(generate(700, seed=4, bad_every=25))
+    records = [
+        Consumed(s.value, s.key, [("traceparent", b"t")], offset_=i) for i, s in enumerate(samples)
+    ]
+    engine = NativeEngine(catalog, 64 * 1024, pricing_threads=threads)
+    reference = price_records(Engine(catalog, 64 * 1024).handle, records, ROUTES)
+    assert_same_batch(reference, engine.price_batch(records, ROUTES), f"{threads} threads")

@@ -12,4 +12,5 @@ class Engine:
         accruals: str,
         notifications: str,
         fallback: Callable[[Any, list[Any]], None],
+        threads: int = 0,
     ) -> tuple[Any, ...]: ...

@@ -81,6 +81,7 @@ class NativeEngine:
         "declined",
         "max_event_bytes",
         "native_error",
+        "pricing_threads",
     )
 
     def __init__(
@@ -88,6 +89,7 @@ class NativeEngine:
         catalog: Catalog,
         max_event_bytes: int = MAX_EVENT_BYTES,
         module: ModuleType | None = None,
+        pricing_threads: int = 0,
     ) -> None:
         found = module or native_module()
         if found is None:
@@ -99,6 +101,9 @@ class NativeEngine:
         self.max_event_bytes = max_event_bytes
         self.declined = 0  # events the native engine left to Python (bad input, rare forms)
         self.native_error: str | None = None
+        # Threads `price_batch` prices on, the GIL released (0: up to 2, as the process may
+        # use; 1: the loop's thread only).
+        self.pricing_threads = pricing_threads
         self._prepared: _Prepared | None = None
         self.catalog = catalog
 
@@ -152,8 +157,9 @@ class NativeEngine:
     def price_batch(self, records: Sequence[Record], routes: Routes) -> PricedBatch:
         """`domain.batch.price_records` in one native call: the same requests in the same
         order and the same counts, with no Python object per event or per output beyond
-        the request tuples. A record the native engine declines is priced by the Python
-        reference inside that call (`BatchTally.add`), in its place."""
+        the request tuples. Pricing itself runs with the GIL released, on
+        `pricing_threads` threads. A record the native engine declines is priced by the
+        Python reference inside that call (`BatchTally.add`), in its place."""
         native = self._native
         if native is None:
             return price_records(self.handle, records, routes)
@@ -165,7 +171,7 @@ class NativeEngine:
             tally.add(record, handle_safely(python, record.value()), requests)
 
         found: tuple[Any, ...] = native.price_batch(
-            records, routes.accruals, routes.notifications, fallback
+            records, routes.accruals, routes.notifications, fallback, self.pricing_threads
         )
         requests: list[Request] = found[0]
         counts: NativeCounts = found[1:]

@@ -141,8 +141,29 @@ impl Counts {
     }
 }
 
+/// What pricing one value gave, owned: made without the GIL, turned into Python objects
+/// after it. `None` is "not mine": the reference prices the record.
+struct Answer {
+    outcome: u8,
+    outputs: Vec<engine::Output>,
+    tallies: Vec<engine::Tally>,
+    event_id: String,
+    currency: String,
+    customer_id: String,
+    purchase_minor: u64,
+    event_time_us: i64,
+}
+
+/// Below this many records a second pricing thread costs more than it saves.
+const PARALLEL_FROM: usize = 256;
+
 /// `(requests, events, outcomes, consumed, accruals, purchases, earning, written_accruals,
 /// written_notifications, latest_event_us)`; see cashback.domain.batch `fold_native`.
+///
+/// Three passes: the values are read (GIL held); priced with the GIL released, on
+/// `threads` threads (0: as many as the process may use, at most 2); then, in input
+/// order, each answer becomes its request tuples and counts, or goes to `fallback`.
+#[allow(clippy::too_many_arguments)]
 pub fn price_batch<'py>(
     engine: &Engine,
     py: Python<'py>,
@@ -150,13 +171,42 @@ pub fn price_batch<'py>(
     accruals: &Bound<'py, PyString>,
     notifications: &Bound<'py, PyString>,
     fallback: &Bound<'py, PyAny>,
+    threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let mut consumed = Vec::new();
+    let mut values = Vec::new();
+    for record in records.try_iter()? {
+        let record = record?;
+        values.push(record.call_method0(intern!(py, "value"))?.cast_into::<PyBytes>().ok());
+        consumed.push(record);
+    }
+    let max = engine.catalog.max_event_bytes;
+    let texts: Vec<Option<&str>> = values
+        .iter()
+        .map(|v| {
+            let data = v.as_ref()?.as_bytes();
+            if data.is_empty() || data.len() as u64 > max {
+                return None;
+            }
+            std::str::from_utf8(data).ok()
+        })
+        .collect();
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+        n => n,
+    };
+    // Decoding, pricing and encoding touch no Python object: other Python threads (the
+    // rules compile) run meanwhile.
+    let answers = py.detach(|| price_all(engine, &texts, threads));
     let requests = PyList::empty(py);
     let mut counts = Counts::default();
     let topics = [accruals, notifications];
-    for record in records.try_iter()? {
-        let record = record?;
-        match price_record(engine, py, &record, topics)? {
+    for (record, answer) in consumed.iter().zip(answers) {
+        let built = match answer {
+            Some(answer) => build(engine, py, record, topics, answer)?,
+            None => None,
+        };
+        match built {
             Some(priced) => {
                 let topic = record.call_method0(intern!(py, "topic"))?;
                 let topic = if topic.is_none() {
@@ -170,50 +220,61 @@ pub fn price_batch<'py>(
                 }
             }
             None => {
-                fallback.call1((&record, &requests))?;
+                fallback.call1((record, &requests))?;
             }
         }
     }
     result(engine, py, requests, counts)
 }
 
-/// The record's requests and counts, or None: the reference prices it.
-fn price_record<'py>(
-    engine: &Engine,
-    py: Python<'py>,
-    record: &Bound<'py, PyAny>,
-    topics: [&Bound<'py, PyString>; 2],
-) -> PyResult<Option<Priced<'py>>> {
-    let value = record.call_method0(intern!(py, "value"))?;
-    let Ok(bytes) = value.cast::<PyBytes>() else {
-        return Ok(None);
+fn price_all(engine: &Engine, texts: &[Option<&str>], threads: usize) -> Vec<Option<Answer>> {
+    let price = |part: &[Option<&str>]| -> Vec<Option<Answer>> {
+        part.iter().map(|t| t.and_then(|t| answer(engine, t))).collect()
     };
-    let data = bytes.as_bytes();
-    if data.is_empty() || data.len() as u64 > engine.catalog.max_event_bytes {
-        return Ok(None);
+    if threads < 2 || texts.len() < PARALLEL_FROM {
+        return price(texts);
     }
-    let Ok(text) = std::str::from_utf8(data) else {
-        return Ok(None);
-    };
-    // A panic must only send the record to the reference (see lib.rs `handle`); nothing
-    // of it is appended or counted until it returned.
-    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine::handle(&engine.catalog, &engine.cel, text, |h| {
-            build(engine, py, record, topics, h)
-        })
-    }));
-    match found {
-        Ok(Ok(built)) => built,
-        Ok(Err(_)) | Err(_) => Ok(None),
-    }
+    let (first, second) = texts.split_at(texts.len() / 2);
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| price(second));
+        let mut answers = price(first);
+        // `answer` catches its own panics; a helper that died anyway leaves its half to
+        // the reference.
+        answers.extend(
+            helper
+                .join()
+                .unwrap_or_else(|_| second.iter().map(|_| None).collect()),
+        );
+        answers
+    })
 }
 
+/// One value decoded, priced and encoded, or None (declined; a panic included: a bug in
+/// this engine must only send the record to the reference, see lib.rs `handle`).
+fn answer(engine: &Engine, text: &str) -> Option<Answer> {
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine::handle(&engine.catalog, &engine.cel, text, |h| Answer {
+            outcome: h.outcome,
+            outputs: h.outputs,
+            tallies: h.tallies,
+            event_id: h.event_id.to_owned(),
+            currency: h.currency.to_owned(),
+            customer_id: h.customer_id.to_owned(),
+            purchase_minor: h.purchase_minor,
+            event_time_us: h.event_time_us,
+        })
+    }));
+    found.ok()?.ok()
+}
+
+/// The record's request tuples and what it adds to the counts; None when its headers
+/// are not plain pairs (the reference then handles the record).
 fn build<'py>(
     engine: &Engine,
     py: Python<'py>,
     record: &Bound<'py, PyAny>,
     topics: [&Bound<'py, PyString>; 2],
-    h: engine::Handled<'_>,
+    h: Answer,
 ) -> PyResult<Option<Priced<'py>>> {
     let mut requests = Vec::with_capacity(h.outputs.len());
     let mut notifications = 0;
@@ -264,12 +325,12 @@ fn build<'py>(
     Ok(Some(Priced {
         requests,
         outcome: h.outcome,
-        currency: h.currency.to_owned(),
         tallies: h
             .tallies
             .iter()
             .map(|t| (t.ruleset, t.reversal, t.amount))
             .collect(),
+        currency: h.currency,
         purchase_minor: h.purchase_minor,
         event_time_us: h.event_time_us,
         notifications,

@@ -137,6 +137,9 @@ impl Engine {
     /// `headers()`, as consumed) in; `(requests, counts...)` out, each request the
     /// `(topic, key, value, headers)` of one output, in input order. A record this engine
     /// declines goes to `fallback(record, requests)`, which appends its own requests.
+    /// Pricing runs with the GIL released on `threads` threads (0: up to 2, as the
+    /// process may use).
+    #[pyo3(signature = (records, accruals, notifications, fallback, threads = 0))]
     fn price_batch<'py>(
         &self,
         py: Python<'py>,
@@ -144,8 +147,9 @@ impl Engine {
         accruals: &Bound<'py, PyString>,
         notifications: &Bound<'py, PyString>,
         fallback: &Bound<'py, PyAny>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        batch::price_batch(self, py, records, accruals, notifications, fallback)
+        batch::price_batch(self, py, records, accruals, notifications, fallback, threads)
     }
 }
 
