@@ -25,6 +25,9 @@ QUIX_VERSION = "3.28.1"
 QUIX_VENV = ROOT / "benchmarks" / ".venv-quix"
 QUIX_MARKER = QUIX_VENV / ".installed"
 STOP_GRACE_SECONDS = 30.0
+# BENCH_BASELINE=DIR, a checkout of an earlier commit: the `cashback-*-baseline` runs start
+# that tree's worker (its workers/ first on PYTHONPATH, this venv otherwise) beside ours.
+BASELINE = os.environ.get("BENCH_BASELINE", "")
 # Dependencies the pricing code needs and the Quix venv must not take from our pins.
 _NOT_FOR_QUIX = ("confluent-kafka", "prometheus-client")
 # Runs that copy each input unparsed to two topics.
@@ -71,7 +74,11 @@ class System:
                 if self.family == "cashback"
                 else ["--runtime", "faust"]
             )
-            args = [str(BIN / "cashback"), "run", "--bootstrap-servers", bootstrap,
+            entry = [str(BIN / "cashback")]
+            if self.name.endswith("-baseline"):
+                entry = [str(BIN / "python"), "-m", "cashback.cli.main"]
+                env["PYTHONPATH"] = str(Path(BASELINE).resolve() / "workers")
+            args = [*entry, "run", "--bootstrap-servers", bootstrap,
                     "--input-topics", source, "--accruals-topic", outputs["accruals"],
                     "--notifications-topic", outputs["notifications"],
                     "--dlq-topic", outputs["dlq"], "--rules-topic", "", "--rules", str(RULES),
@@ -103,6 +110,16 @@ SYSTEMS = {
         System("quixstreams-alo", "quixstreams", "alo"),
     )
 }
+
+
+if BASELINE:
+    SYSTEMS.update(
+        (s.name, s)
+        for s in (
+            System("cashback-eos-baseline", "cashback", "eos"),
+            System("cashback-alo-baseline", "cashback", "alo"),
+        )
+    )
 
 
 def _clean_env() -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import ACCRUALS, Engine, Handled, Outcome, Output, Tally
 from cashback.domain.rules import parse_ruleset
-from cashback.runtime.batch import Routes, find_header, price_batch
+from cashback.runtime.batch import Routes, find_header, price_batch, price_batch_per_event
 from engines import CheckedEngine
 from events_factory import START, TRACEPARENT, bad_events, purchase, refund, ruleset_document
 
@@ -181,6 +181,6 @@ def test_each_earning_rule_set_gets_the_order_total_as_its_base() -> None:
 
         def headers(self) -> None: return None  # fmt: skip
 
-    stats = price_batch(Priced(), [One(), One()], Routes("a", "n", "d")).stats  # type: ignore[arg-type]
+    stats = price_batch_per_event(Priced(), [One(), One()], Routes("a", "n", "d")).stats  # type: ignore[arg-type]
     assert stats.earning_minor == {("RUB", "retail", 2): 20_000, ("RUB", "black-friday", 1): 20_000}
     assert stats.purchase_minor == {"RUB": 20_000}

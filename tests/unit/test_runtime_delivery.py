@@ -54,9 +54,12 @@ class FakeProducer:
     def begin_transaction(self) -> None:
         self._call("begin")
 
-    def produce(self, topic: str, **kwargs: Any) -> None:
+    def produce(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """confluent_kafka's signature: value and key may come by position."""
         self._call("produce")
-        self.produced.append((topic, kwargs))
+        self.produced.append((topic, {"value": value, "key": key, **kwargs}))
         callback: Callable[[Any, Any], None] | None = kwargs.get("on_delivery")
         if callback is not None:
             callback(self.delivery_errors.pop(0) if self.delivery_errors else None, None)

@@ -13,9 +13,21 @@ Pick with `make_engine(catalog, mode=...)`: "auto" (native when built, else Pyth
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
+from cashback.domain.batch import (
+    BatchTally,
+    NativeCounts,
+    PricedBatch,
+    Record,
+    Request,
+    Routes,
+    fold_native,
+    handle_safely,
+    price_records,
+)
 from cashback.domain.catalog import Catalog
 from cashback.domain.engine import Engine, Handled, Outcome, Output, Tally
 from cashback.domain.events import MAX_EVENT_BYTES
@@ -28,11 +40,14 @@ NATIVE_OUTCOMES: Final = (Outcome.ACCRUED, Outcome.REVERSED, Outcome.NOT_ELIGIBL
 
 
 class Pricer(Protocol):
-    """What the adapters need of an engine: a swappable catalog and `handle`."""
+    """What the adapters need of an engine: a swappable catalog, `handle` (one input) and
+    `price_batch` (a batch of consumed records: what to write, what to count)."""
 
     catalog: Catalog
 
     def handle(self, raw: bytes | None) -> Handled: ...
+
+    def price_batch(self, records: Sequence[Record], routes: Routes) -> PricedBatch: ...
 
 
 class NativeUnavailableError(RuntimeError):
@@ -66,6 +81,7 @@ class NativeEngine:
         "declined",
         "max_event_bytes",
         "native_error",
+        "pricing_threads",
     )
 
     def __init__(
@@ -73,6 +89,7 @@ class NativeEngine:
         catalog: Catalog,
         max_event_bytes: int = MAX_EVENT_BYTES,
         module: ModuleType | None = None,
+        pricing_threads: int = 0,
     ) -> None:
         found = module or native_module()
         if found is None:
@@ -84,6 +101,9 @@ class NativeEngine:
         self.max_event_bytes = max_event_bytes
         self.declined = 0  # events the native engine left to Python (bad input, rare forms)
         self.native_error: str | None = None
+        # Threads `price_batch` prices on, the GIL released (0: up to 2, as the process may
+        # use; 1: the loop's thread only).
+        self.pricing_threads = pricing_threads
         self._prepared: _Prepared | None = None
         self.catalog = catalog
 
@@ -133,6 +153,31 @@ class NativeEngine:
             purchase_minor=purchase_minor,
             event_time_us=event_us,
         )
+
+    def price_batch(self, records: Sequence[Record], routes: Routes) -> PricedBatch:
+        """`domain.batch.price_records` in one native call: the same requests in the same
+        order and the same counts, with no Python object per event or per output beyond
+        the request tuples. Pricing itself runs with the GIL released, on
+        `pricing_threads` threads. A record the native engine declines is priced by the
+        Python reference inside that call (`BatchTally.add`), in its place."""
+        native = self._native
+        if native is None:
+            return price_records(self.handle, records, routes)
+        python = self._python.handle
+        tally = BatchTally(routes)
+
+        def fallback(record: Record, requests: list[Request]) -> None:
+            self.declined += 1
+            tally.add(record, handle_safely(python, record.value()), requests)
+
+        found: tuple[Any, ...] = native.price_batch(
+            records, routes.accruals, routes.notifications, fallback, self.pricing_threads
+        )
+        requests: list[Request] = found[0]
+        counts: NativeCounts = found[1:]
+        stats = tally.stats()
+        fold_native(stats, counts, routes)
+        return PricedBatch(requests, stats)
 
 
 def make_engine(

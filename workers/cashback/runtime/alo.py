@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from cashback.runtime.batch import ProduceRequest
+from cashback.runtime.batch import Request
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import RetryBatch, produce_all
 from cashback.runtime.logs import fields
@@ -42,7 +42,7 @@ class AtLeastOnceDelivery:
     def start(self, stop: threading.Event) -> None:
         """Nothing to prepare: the idempotent producer gets its id on first use."""
 
-    def write(self, requests: Sequence[ProduceRequest]) -> None:
+    def write(self, requests: Sequence[Request]) -> None:
         failed: list[Any] = []
 
         def on_delivery(error: Any, _message: Any) -> None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from cashback.runtime.batch import ProduceRequest
+from cashback.runtime.batch import Request
 
 BUFFER_WAIT_SECONDS = 0.1
 
@@ -35,7 +35,7 @@ class Delivery(Protocol):
     def start(self, stop: threading.Event) -> None:
         """Get ready to write (e.g. init transactions); may block until the broker answers."""
 
-    def write(self, requests: Sequence[ProduceRequest]) -> None:
+    def write(self, requests: Sequence[Request]) -> None:
         """Write the batch and commit the consumer's positions with (or after) it."""
 
     def abandon(self) -> None:
@@ -47,20 +47,37 @@ class Delivery(Protocol):
 
 def produce_all(
     producer: Any,
-    requests: Sequence[ProduceRequest],
+    requests: Sequence[Request],
     on_delivery: Callable[[Any, Any], None] | None = None,
 ) -> None:
-    """Queue every request; when the local queue is full, serve deliveries and try again."""
-    for request in requests:
-        while True:
+    """Queue every request; when the local queue is full, serve deliveries and try again.
+
+    The one Python step left per output: one `produce` call, nothing else (a full queue
+    is the rare case, handled out of line)."""
+    produce = producer.produce
+    if on_delivery is None:
+        for topic, key, value, headers in requests:
             try:
-                producer.produce(
-                    request.topic,
-                    value=request.value,
-                    key=request.key,
-                    headers=request.headers,
-                    on_delivery=on_delivery,
-                )
-                break
+                produce(topic, value, key, headers=headers)
             except BufferError:
-                producer.poll(BUFFER_WAIT_SECONDS)
+                _when_room(producer, (topic, key, value, headers), None)
+        return
+    for topic, key, value, headers in requests:
+        try:
+            produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+        except BufferError:
+            _when_room(producer, (topic, key, value, headers), on_delivery)
+
+
+def _when_room(
+    producer: Any, request: Request, on_delivery: Callable[[Any, Any], None] | None
+) -> None:
+    """Serve deliveries until the local queue takes the record."""
+    topic, key, value, headers = request
+    while True:
+        producer.poll(BUFFER_WAIT_SECONDS)
+        try:
+            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            return
+        except BufferError:
+            continue

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaException
 
-from cashback.runtime.batch import ProduceRequest
+from cashback.runtime.batch import Request
 from cashback.runtime.clients import FatalKafkaError, is_fenced
 from cashback.runtime.delivery import RetryBatch, produce_all
 from cashback.runtime.logs import fields
@@ -120,7 +120,7 @@ class TransactionalDelivery:
         self._stop = stop
         self._init_transactions(deadline=None)
 
-    def write(self, requests: Sequence[ProduceRequest]) -> None:
+    def write(self, requests: Sequence[Request]) -> None:
         deadline = self._clock() + self._wedged
         try:
             self._begin()
@@ -173,7 +173,7 @@ class TransactionalDelivery:
             self._fail(exc.args[0], exc)
         self._open = True
 
-    def _produce(self, requests: Sequence[ProduceRequest]) -> None:
+    def _produce(self, requests: Sequence[Request]) -> None:
         try:
             produce_all(self._producer, requests)
         except KafkaException as exc:

@@ -2,8 +2,10 @@
 //!
 //! `Engine(spec, output_cls, tally_cls).handle(raw)` returns the same outputs as the Python
 //! engine, byte for byte, or None for anything it is not sure about (the Python engine then
-//! handles the event: dead letters, unusual timestamps, overflow, ...).
+//! handles the event: dead letters, unusual timestamps, overflow, ...). `price_batch` does
+//! a whole batch in one call and returns what the producer and the metrics need.
 
+mod batch;
 mod demand;
 mod engine;
 mod event;
@@ -22,21 +24,23 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 use crate::spec::Catalog;
 
 /// Python strings made once per engine.
-struct Names {
+pub(crate) struct Names {
     accruals: Py<PyString>,
     notifications: Py<PyString>,
     accrual_schema: Py<PyString>,
     notification_schema: Py<PyString>,
-    accrual: Py<PyString>,
-    reversal: Py<PyString>,
+    pub(crate) accrual: Py<PyString>,
+    pub(crate) reversal: Py<PyString>,
     /// Per rule set: its name and version as Python objects.
-    rulesets: Vec<(Py<PyString>, Py<PyAny>)>,
+    pub(crate) rulesets: Vec<(Py<PyString>, Py<PyAny>)>,
 }
 
 #[pyclass(module = "cashback_native", frozen)]
 struct Engine {
     catalog: Catalog,
     cel: cel::Context<'static>,
+    /// The header items of `price_batch`'s outputs.
+    headers: batch::Headers,
     output_cls: Py<PyAny>,
     tally_cls: Py<PyAny>,
     /// `tuple.__new__`: builds a named tuple from its fields without running the class's
@@ -92,6 +96,7 @@ impl Engine {
         Ok(Engine {
             catalog,
             cel: cel::Context::default(),
+            headers: batch::Headers::new(py)?,
             output_cls,
             tally_cls,
             tuple_new,
@@ -126,6 +131,25 @@ impl Engine {
             Ok(Ok(built)) => built.map(Some),
             Ok(Err(_)) | Err(_) => Ok(None),
         }
+    }
+
+    /// A whole batch in one call: `records` (objects with `value()`, `topic()` and
+    /// `headers()`, as consumed) in; `(requests, counts...)` out, each request the
+    /// `(topic, key, value, headers)` of one output, in input order. A record this engine
+    /// declines goes to `fallback(record, requests)`, which appends its own requests.
+    /// Pricing runs with the GIL released on `threads` threads (0: up to 2, as the
+    /// process may use).
+    #[pyo3(signature = (records, accruals, notifications, fallback, threads = 0))]
+    fn price_batch<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, PyAny>,
+        accruals: &Bound<'py, PyString>,
+        notifications: &Bound<'py, PyString>,
+        fallback: &Bound<'py, PyAny>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        batch::price_batch(self, py, records, accruals, notifications, fallback, threads)
     }
 }
 

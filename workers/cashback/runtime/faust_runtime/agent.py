@@ -159,18 +159,10 @@ class PricingAgent:
             try:
                 producer = await self._app.maybe_start_producer()
                 pending = []
+                send = producer.send
                 for partition, batch in priced:
-                    for request in batch.requests:
-                        pending.append(
-                            await producer.send(
-                                request.topic,
-                                request.key,
-                                request.value,
-                                partition,
-                                None,
-                                request.headers,
-                            )
-                        )
+                    for topic, key, value, headers in batch.requests:
+                        pending.append(await send(topic, key, value, partition, None, headers))
                 await asyncio.gather(*pending)
                 return
             except Exception as exc:  # any client error: the batch is not written
