@@ -123,3 +123,61 @@ def _offsets(events: list[Event], written: list[Out]) -> list[int]:
     for record in written:
         offsets.setdefault((record.key, record.value), []).append(record.offset)
     return [offsets[(e.key, e.value)].pop(0) for e in events]
+
+
+def test_an_older_committed_offset_from_the_broker_repeats_nothing(
+    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
+) -> None:
+    """A broker just back from a crash answered with committed offsets minutes old (its
+    group coordinator had loaded __consumer_offsets only part way). Here the group's
+    offsets are moved back on purpose (a transactional commit without a member, which the
+    broker accepts), then the group rebalances: the worker must not read again what it
+    committed itself."""
+    topics = make_topics(topic_factory, partitions=PARTITIONS)
+    other = topic_factory("other", 1)
+    document = ruleset_document()
+    publish_rules(kafka_bootstrap, topics.rules, document)
+    events = stream(EVENTS, seed=31, customers=200)
+    head, tail = events[: EVENTS // 2], events[EVENTS // 2 :]
+    produce(kafka_bootstrap, topics.input, head)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    worker = workers(
+        kafka_bootstrap,
+        topics,
+        group=group,
+        transactional_id=f"tx-{group}",
+        extra=["--batch-size", "100"],
+    ).start()
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(head), timeout=120)
+
+    # The group's committed offsets go back to the start of each partition.
+    outsider = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+    rewinder = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"rewinder-{group}"}
+    )
+    rewinder.init_transactions(30)
+    rewinder.begin_transaction()
+    back = [TopicPartition(topics.input, p, 0) for p in range(PARTITIONS)]
+    rewinder.send_offsets_to_transaction(back, outsider.consumer_group_metadata(), 30)
+    rewinder.commit_transaction(30)
+
+    # A member for another topic joins: the worker's partitions are revoked and assigned
+    # again, and the committed offsets it is given are the old ones.
+    joiner = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": group, "auto.offset.reset": "latest"}
+    )
+    joiner.subscribe([other])
+    deadline = time.monotonic() + 60
+    while not joiner.assignment() and time.monotonic() < deadline:
+        joiner.poll(0.5)
+    assert joiner.assignment(), "the second member never joined"
+    produce(kafka_bootstrap, topics.input, tail)
+    wait_until_committed(kafka_bootstrap, group, topics.input, EVENTS, timeout=120)
+    joiner.close()
+    assert worker.proc is not None and worker.proc.poll() is None
+
+    accruals = read_all(kafka_bootstrap, topics.accruals)
+    once = Counter(orjson.loads(r.value or b"")["accrual_id"] for r in accruals)
+    twice = sum(n - 1 for n in once.values())
+    assert twice == 0, f"{twice} accruals written twice"
+    assert by_key(accruals) == expected_by_key(engine_for(document), events)[ACCRUALS]

@@ -67,8 +67,15 @@ def is_reset(error: Any) -> bool:
 class StartOffsets:
     """Resolves the partitions librdkafka reported without a start offset."""
 
-    def __init__(self, consumer: Any, policy: str, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        policy: str,
+        log: logging.Logger,
+        floor: dict[Partition, int] | None = None,
+    ) -> None:
         self._consumer = consumer
+        self._floor = floor if floor is not None else {}
         self._policy = policy
         self._fallback = policy_offset(policy)
         self._log = log
@@ -104,7 +111,13 @@ class StartOffsets:
                 unresolved.append(key)
         committed = self._committed(unresolved, stop)
         for key in unresolved:
-            offsets[key] = self._start(key, committed[key], reported=key in reported)
+            # Never below what this process committed (a broker back from a crash has
+            # answered with older offsets).
+            known = committed[key]
+            floor = self._floor.get(key)
+            if floor is not None and (known is None or known < floor):
+                known = floor
+            offsets[key] = self._start(key, known, reported=key in reported)
         self._consumer.assign([TopicPartition(t, p, offsets[(t, p)]) for t, p in keys])
         return True
 

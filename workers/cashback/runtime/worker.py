@@ -83,7 +83,16 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
-        self._starts = StartOffsets(consumer, offset_reset, log)
+        # The offsets this process committed, per partition: the group's committed offset
+        # can only be at or past them while it runs (other owners move it forward). A
+        # broker just back from a crash has answered with offsets minutes old (its group
+        # coordinator loaded __consumer_offsets only part way; docs/reliability.md), and
+        # reading from those would price committed records again.
+        self._floor: dict[tuple[str, int], int] = {}
+        # Partitions whose first records since an assignment are still to be checked
+        # against the floor (empty in steady state: no per-record work then).
+        self._unverified: set[tuple[str, int]] = set()
+        self._starts = StartOffsets(consumer, offset_reset, log, self._floor)
         self._delivery = delivery
         self._engine = engine
         self._routes = routes
@@ -140,7 +149,41 @@ class Worker:
         # poll are read again after the restart (nothing skipped, nothing twice).
         if reset and self._starts.restart(reset, _first_offsets(records), stop):
             return []
+        if self._unverified and records:
+            return self._above_floor(records)
         return records
+
+    def _above_floor(self, records: list[Record]) -> list[Record]:
+        """Drop records below what this process committed already (and move their
+        partition up to it); a partition counts as checked once a record at or above its
+        floor arrives."""
+        kept: list[Record] = []
+        skipped: Counter[tuple[str, int]] = Counter()
+        for record in records:
+            key = (record.topic(), record.partition())
+            if key in self._unverified:
+                offset = record.offset()
+                if offset is not None and offset < self._floor.get(key, -1):
+                    skipped[key] += 1
+                    continue
+                self._unverified.discard(key)
+            kept.append(record)
+        for (topic, partition), count in skipped.items():
+            floor = self._floor[(topic, partition)]
+            self._log.warning(
+                "records below the offset this worker committed skipped (the broker answered "
+                "with an older committed offset)",
+                extra=fields(topic=topic, partition=partition, records=count, floor=floor),
+            )
+            if (topic, partition) in self._unverified:  # no record at the floor yet: go there
+                try:
+                    self._consumer.seek(TopicPartition(topic, partition, floor))
+                except KafkaException as exc:  # revoked meanwhile: its next owner decides
+                    self._log.warning(
+                        "seek failed",
+                        extra=fields(topic=topic, partition=partition, error=str(exc.args[0])),
+                    )
+        return kept
 
     def process(self, records: Sequence[Record], stop: threading.Event) -> None:
         started = self._clock()
@@ -154,15 +197,26 @@ class Worker:
                 "batch not committed; reading it again",
                 extra=fields(error=retry.error, events=len(records), backoff_s=self._backoff),
             )
-            rewind(self._consumer, records, self._log, settled=retry.settled, stop=stop)
+            rewind(
+                self._consumer,
+                records,
+                self._log,
+                settled=retry.settled,
+                stop=stop,
+                floor=self._floor,
+            )
             stop.wait(self._backoff)
             return
+        for tp in self._consumer.position(self._consumer.assignment()):
+            if tp.offset > self._floor.get((tp.topic, tp.partition), -1):
+                self._floor[(tp.topic, tp.partition)] = tp.offset
         self._backoff = 0.0
         report_batch(self._metrics, self._log, priced.stats, self._clock() - started)
 
     # ----------------------------------------------------------------- rebalance callbacks
 
     def on_assign(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._unverified.update((tp.topic, tp.partition) for tp in partitions)
         self._log.info("partitions assigned", extra=fields(partitions=_names(partitions)))
 
     def on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
@@ -183,6 +237,7 @@ def rewind(
     *,
     settled: bool = True,
     stop: threading.Event | None = None,
+    floor: dict[tuple[str, int], int] | None = None,
 ) -> None:
     """Seek the batch's partitions back to their committed offsets, so the next poll
     returns the same records again. When the attempt is known to be aborted (`settled`),
@@ -200,6 +255,9 @@ def rewind(
     for tp in committed or []:
         if tp.error is None and tp.offset >= 0:
             targets[(tp.topic, tp.partition)] = tp.offset
+    for key, offset in (floor or {}).items():  # never below what this process committed
+        if key in targets and targets[key] < offset:
+            targets[key] = offset
     for (topic, partition), offset in targets.items():
         try:
             consumer.seek(TopicPartition(topic, partition, offset))

@@ -177,7 +177,12 @@ pub fn price_batch<'py>(
     let mut values = Vec::new();
     for record in records.try_iter()? {
         let record = record?;
-        values.push(record.call_method0(intern!(py, "value"))?.cast_into::<PyBytes>().ok());
+        values.push(
+            record
+                .call_method0(intern!(py, "value"))?
+                .cast_into::<PyBytes>()
+                .ok(),
+        );
         consumed.push(record);
     }
     let max = engine.catalog.max_event_bytes;
@@ -229,7 +234,9 @@ pub fn price_batch<'py>(
 
 fn price_all(engine: &Engine, texts: &[Option<&str>], threads: usize) -> Vec<Option<Answer>> {
     let price = |part: &[Option<&str>]| -> Vec<Option<Answer>> {
-        part.iter().map(|t| t.and_then(|t| answer(engine, t))).collect()
+        part.iter()
+            .map(|t| t.and_then(|t| answer(engine, t)))
+            .collect()
     };
     if threads < 2 || texts.len() < PARALLEL_FROM {
         return price(texts);

@@ -149,7 +149,15 @@ impl Engine {
         fallback: &Bound<'py, PyAny>,
         threads: usize,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        batch::price_batch(self, py, records, accruals, notifications, fallback, threads)
+        batch::price_batch(
+            self,
+            py,
+            records,
+            accruals,
+            notifications,
+            fallback,
+            threads,
+        )
     }
 }
 
