@@ -51,10 +51,13 @@ def catalogs() -> tuple[Catalog, Catalog]:
 def test_a_new_catalog_is_offered_only_once_the_engine_is_built_for_it() -> None:
     older, newer = catalogs()
     engine = NativeEngine(older) if NATIVE is not None else Engine(older)
-    updates = BackgroundRules(OneUpdate(newer), engine, LOG)
+    swapped: list[Catalog] = []
+    updates = BackgroundRules(OneUpdate(newer), engine, LOG, on_swap=swapped.append)
     assert updates.poll(engine.catalog) is older  # nothing read yet
     updates.step()  # what the thread does
+    assert swapped == []  # ready, not yet in force (the metrics follow what is in force)
     assert updates.poll(engine.catalog) is newer
+    assert swapped == [newer]
     if isinstance(engine, NativeEngine):
         prepared = engine._prepared
         assert prepared is not None and prepared.catalog is newer
@@ -63,6 +66,7 @@ def test_a_new_catalog_is_offered_only_once_the_engine_is_built_for_it() -> None
     else:
         engine.catalog = newer
     assert engine.catalog is newer
+    assert updates.poll(engine.catalog) is newer and swapped == [newer]  # told once
 
 
 def test_the_thread_reads_the_feed_until_closed() -> None:

@@ -203,8 +203,8 @@ class RulesFeed:
                 ),
             )
         elif applied.result == APPLIED:
+            # The gauges follow the versions in force (BackgroundRules' on_swap), not this.
             self._log.info("rule set version loaded", extra=fields(key=key))
-            self._metrics.show_catalog(applied.catalog)
         elif applied.result == IGNORED:
             self._log.warning(
                 "empty rule document ignored; published versions are never removed",

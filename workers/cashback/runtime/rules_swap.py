@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final, Protocol
 
@@ -65,8 +65,10 @@ class BackgroundRules:
         engine: Preparable,
         log: logging.Logger,
         poll_seconds: float = POLL_SECONDS,
+        on_swap: Callable[[Catalog], None] | None = None,
     ) -> None:
         self._feed = feed
+        self._on_swap = on_swap
         self._engine = engine
         self._log = log
         self._poll_seconds = poll_seconds
@@ -85,8 +87,14 @@ class BackgroundRules:
             self._thread.join()
 
     def poll(self, catalog: Catalog) -> Catalog:
+        """Called by the loop, which swaps in what it returns: `on_swap` hears of a new
+        catalog then, not when the feed read it (its compile may take seconds)."""
         ready = self._ready
-        return catalog if ready is None else ready
+        if ready is None or ready is catalog:
+            return catalog
+        if self._on_swap is not None:
+            self._on_swap(ready)
+        return ready
 
     def step(self) -> None:
         """One read of the feed; a new catalog is prepared, then offered."""
