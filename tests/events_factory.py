@@ -69,7 +69,7 @@ def ruleset_document(
 
 def big_ruleset_document(version: int, rules: int = 10_000, percent: str = "3") -> bytes:
     """`ruleset_document(version)` grown to `rules` rules: SKU promotions the streams never
-    hit (~1.4 MB of JSON at 10,000, over the 1 MiB the rules topic once took)."""
+    hit (~1.7 MB of JSON at 10,000, over the 1 MiB the rules feed once took)."""
     doc = orjson.loads(ruleset_document(version=version, percent=percent))
     doc["rules"][1:1] = [
         {

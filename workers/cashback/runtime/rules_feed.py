@@ -2,7 +2,7 @@
 
 The feed uses its own consumer with `assign()` (no group membership, no commits): every
 instance must see every version, and re-reading the compacted topic from the beginning
-on each start is cheap. A document is applied only if it is JSON of at most 1 MiB with
+on each start is cheap. A document is applied only if it is JSON of at most 4 MiB with
 no key given twice, parses as a rule set, its key is `<ruleset>:<version>` of its
 content, and it does not change a version already known;
 otherwise it is refused, logged with its key and problem (never its content) and
