@@ -30,7 +30,7 @@ from benchmarks.curves import sample
 from cashback.domain.catalog import Catalog
 from cashback.domain.native_engine import NativeEngine
 from cashback.domain.rules import parse_ruleset
-from cashback.runtime.rules_feed import apply_document
+from cashback.runtime.rules_feed import APPLIED, apply_document
 from cashback.runtime.rules_swap import BackgroundRules
 
 DOCS = {"rules": catalogs.rules_docs, "rule_sets": catalogs.sets_docs,
@@ -48,17 +48,22 @@ def rss_mb() -> float:
 
 class LastDocument:
     """The rules feed with one document left to read (what RulesFeed.poll does with it),
-    arriving `after` seconds from now."""
+    arriving `after` seconds from now. A refused document ends the probe with its reason:
+    the 10,000-rule version once "never swapped" because the feed refused it (too large)."""
 
     def __init__(self, key: bytes, value: bytes, after: float = 1.0) -> None:
         self.key, self.value, self.done = key, value, False
         self.at = time.monotonic() + after
+        self.refused: str | None = None
 
     def poll(self, catalog: Catalog) -> Catalog:
         if self.done or time.monotonic() < self.at:
             return catalog
         self.done = True
-        return apply_document(catalog, self.key, self.value).catalog
+        applied = apply_document(catalog, self.key, self.value)
+        if applied.result != APPLIED:
+            self.refused = f"{applied.result} ({applied.reason}): {applied.problem}"
+        return applied.catalog
 
 
 def _key(doc: dict[str, Any]) -> bytes:
@@ -75,12 +80,12 @@ def swap_stall(docs: list[bytes], keys: list[bytes], background: bool) -> dict[s
     updates = BackgroundRules(feed, engine, logging.getLogger("probe"), poll_seconds=0.01)
     source = updates if background else feed
     steps: list[float] = []
-    swapped_at = None
+    swapped_at = arrived_at = None
     if background:
         updates.start()
     i = 0
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and feed.refused is None:
         start = time.perf_counter()
         catalog = source.poll(engine.catalog)  # Worker.swap_rules
         if catalog is not engine.catalog:
@@ -89,20 +94,30 @@ def swap_stall(docs: list[bytes], keys: list[bytes], background: bool) -> dict[s
         for value in events[(i * BATCH) % 1800 : (i * BATCH) % 1800 + BATCH]:
             engine.handle(value)
         steps.append(time.perf_counter() - start)
+        if arrived_at is None and feed.done:
+            arrived_at = len(steps) - 1  # the step in which the document was read (or began)
         i += 1
         if swapped_at is not None and len(steps) > swapped_at + 20:
             break
     updates.close()
-    if swapped_at is None:
-        raise SystemExit("the swap never happened")
+    if feed.refused is not None:
+        raise SystemExit(f"the feed did not apply the document: {feed.refused}")
+    if swapped_at is None or arrived_at is None:
+        raise SystemExit("the swap never happened within 120 s")
     # Each step against the median batch of the same catalog: the new one may price
     # slower (50 rule sets in force), which is not a stall.
     before, after = steps[:swapped_at], steps[swapped_at + 1 :]
     normal_before, normal_after = statistics.median(before), statistics.median(after)
     stall = max(max(before) - normal_before, max(steps[swapped_at:]) - normal_after)
+    compiling = steps[arrived_at:swapped_at]
     return {"stall_ms": round(stall * 1e3, 1), "batch_ms": round(normal_before * 1e3, 2),
             "batch_after_ms": round(normal_after * 1e3, 2),
-            "swap_step_ms": round(steps[swapped_at] * 1e3, 1)}  # fmt: skip
+            "swap_step_ms": round(steps[swapped_at] * 1e3, 1),
+            # from the step that read the document to the swap: the loop kept pricing
+            "arrival_to_swap_s": round(sum(steps[arrived_at:swapped_at + 1]), 3),
+            "batches_while_compiling": len(compiling),
+            "longest_compiling_step_ms": round(max(compiling, default=0.0) * 1e3, 1),
+            "steps_over_100ms": sum(step > 0.1 for step in steps)}  # fmt: skip
 
 
 def documents(axis: str, size: int) -> tuple[list[bytes], list[bytes]]:

@@ -67,6 +67,23 @@ def ruleset_document(
     return orjson.dumps(doc)
 
 
+def big_ruleset_document(version: int, rules: int = 10_000, percent: str = "3") -> bytes:
+    """`ruleset_document(version)` grown to `rules` rules: SKU promotions the streams never
+    hit (~1.7 MB of JSON at 10,000, over the 1 MiB the rules feed once took)."""
+    doc = orjson.loads(ruleset_document(version=version, percent=percent))
+    doc["rules"][1:1] = [
+        {
+            "id": f"sku-promo-{i:05d}",
+            "description": f"{1 + i % 9}% back on promotion item {i}",
+            "priority": 20 + i % 50,
+            "when": {"skus": [f"PROMO-{i:05d}", f"PROMO-{i:05d}-B"]},
+            "pay": {"percent": f"{1 + i % 9}", "max_minor": 50_000},
+        }
+        for i in range(rules - 2)
+    ]
+    return orjson.dumps(doc)
+
+
 def purchase(
     number: int,
     *,

@@ -9,6 +9,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from cashback.runtime.rules_feed import MAX_DOCUMENT_BYTES
 from cashback.runtime.topics import TopicSpec, create_topics, default_topic_specs
 from kafka_support import TopicFactory
 
@@ -126,6 +127,8 @@ def test_create_topics_is_idempotent_and_compacts_rules(kafka_bootstrap: str) ->
         assert counts[f"rules-{suffix}"] == 1
         assert counts[extra.name] == 2
         assert _topic_config(kafka_bootstrap, f"rules-{suffix}", "cleanup.policy") == "compact"
+        rules_limit = _topic_config(kafka_bootstrap, f"rules-{suffix}", "max.message.bytes")
+        assert int(rules_limit) > MAX_DOCUMENT_BYTES  # a 4 MiB rule document fits
         assert _topic_config(kafka_bootstrap, f"accruals-{suffix}", "cleanup.policy") == "delete"
     finally:
         AdminClient(conf).delete_topics(names, operation_timeout=10)

@@ -28,7 +28,8 @@ from test_worker_harness import (
 )
 
 from cashback.domain.engine import ACCRUALS
-from events_factory import START, ruleset_document, stream
+from cashback.runtime.rules_feed import MAX_DOCUMENT_BYTES
+from events_factory import START, big_ruleset_document, ruleset_document, stream
 from kafka_support import TopicFactory
 
 pytestmark = pytest.mark.kafka
@@ -96,6 +97,52 @@ def test_a_published_version_applies_to_the_events_after_it(
     )
 
 
+@pytest.mark.conformance
+def test_a_10000_rule_version_is_published_and_applied_live(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    workers: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """A 10,000-rule version (1.7 MB of JSON) through `cashback rules publish` to a rules
+    topic left at the broker's 1 MB record limit, into a running worker: before, the
+    worker refused anything over 1 MiB and the publisher could not send it."""
+    topics = make_topics(topic_factory)
+    v1 = ruleset_document(version=1)
+    publish_rules(kafka_bootstrap, topics.rules, v1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    worker = workers(kafka_bootstrap, topics, group=group).start()
+    before = stream(200, seed=25, prefix="a")
+    produce(kafka_bootstrap, topics.input, before)
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(before))
+
+    big = big_ruleset_document(version=2)
+    assert 1024 * 1024 < len(big) < MAX_DOCUMENT_BYTES
+    source = tmp_path / "retail.v2.json"
+    source.write_bytes(big)
+    published = subprocess.run(
+        [sys.executable, "-m", "cashback.cli.main", "rules", "publish", str(source),
+         "--bootstrap-servers", kafka_bootstrap, "--rules-topic", topics.rules],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    wait_for(
+        lambda: worker.metric("cashback_ruleset_latest_version", ruleset="retail") == 2,
+        120,
+        "the 10,000-rule version 2 to be loaded",
+    )
+    assert worker.metric("cashback_rule_documents_refused_total") == 0
+    after = stream(200, seed=26, prefix="b", start=START.replace(day=20))
+    produce(kafka_bootstrap, topics.input, after)
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(before) + len(after))
+    accruals = by_key(read_all(kafka_bootstrap, topics.accruals))
+    expected_before = expected_by_key(engine_for(v1), before)[ACCRUALS]
+    expected_after = expected_by_key(engine_for(v1, big), after)[ACCRUALS]
+    assert retail_versions([v for vs in expected_after.values() for v in vs]) == {2}
+    for key in accruals.keys() | expected_before.keys() | expected_after.keys():
+        assert accruals.get(key, []) == expected_before.get(key, []) + expected_after.get(key, [])
+
+
 def test_bad_rule_documents_are_refused_and_known_versions_keep_serving(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:
@@ -137,8 +184,8 @@ def test_bad_rule_documents_are_refused_and_known_versions_keep_serving(
 def test_hostile_rule_documents_are_refused_counted_and_logged(
     kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
 ) -> None:
-    # The rules topic takes records up to 3 MB here, so the worker's own limit is what refuses.
-    rules = topic_factory("rules", 1, {"cleanup.policy": "compact", "max.message.bytes": "3000000"})
+    # The rules topic takes records up to 6 MB here, so the worker's own limit is what refuses.
+    rules = topic_factory("rules", 1, {"cleanup.policy": "compact", "max.message.bytes": "6000000"})
     topics = dataclasses.replace(make_topics(topic_factory), rules=rules)
     v1 = ruleset_document(version=1)
     publish_rules(kafka_bootstrap, topics.rules, v1)
@@ -146,8 +193,8 @@ def test_hostile_rule_documents_are_refused_counted_and_logged(
     worker = workers(kafka_bootstrap, topics, group=group).start()
 
     huge = orjson.loads(ruleset_document(version=2))
-    huge["rules"][0]["description"] = "d" * (1024 * 1024 + 1)
-    big = {"message.max.bytes": "3000000"}
+    huge["rules"][0]["description"] = "d" * (MAX_DOCUMENT_BYTES + 1)
+    big = {"message.max.bytes": "6000000"}
     publish_rules(kafka_bootstrap, topics.rules, orjson.dumps(huge), key="retail:2", config=big)
     publish_rules(kafka_bootstrap, topics.rules, b"\x00\xff\xfe\x80garbage", key="retail:3")
     twice = ruleset_document(version=4)[:-1] + b',"hold_days":0}'

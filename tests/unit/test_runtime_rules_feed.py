@@ -16,10 +16,11 @@ from cashback.runtime.rules_feed import (
     IGNORED,
     INVALID,
     KEY_MISMATCH,
+    MAX_DOCUMENT_BYTES,
     REFUSED,
     apply_document,
 )
-from events_factory import ruleset_document
+from events_factory import big_ruleset_document, ruleset_document
 
 V1 = ruleset_document(version=1)
 
@@ -75,3 +76,24 @@ def test_publish_prepares_canonical_json_for_valid_files_only(tmp_path: Path) ->
     documents, problems = prepare([yaml_file, broken, conflicting])
     assert documents == []
     assert {p.path for p in problems} == {broken, conflicting}
+
+
+def test_publish_refuses_a_document_the_workers_would_refuse_as_too_large(
+    tmp_path: Path,
+) -> None:
+    """(A 10,000-rule version, ~1.7 MB, is published and applied: test_worker_rules.)"""
+    fits = tmp_path / "retail.v2.json"
+    fits.write_bytes(ruleset_document(version=2))
+    huge = orjson.loads(big_ruleset_document(version=3, rules=2_000))
+    for rule in huge["rules"][1:-1]:  # valid, just wordier: ~5 MB
+        rule["description"] = (rule["description"] + " ") * 12
+        rule["when"]["skus"] += [f"{rule['when']['skus'][0]}-{n}" for n in range(100)]
+    too_large = tmp_path / "retail.v3.json"
+    too_large.write_bytes(orjson.dumps(huge))
+    assert too_large.stat().st_size > MAX_DOCUMENT_BYTES
+    documents, problems = prepare([fits, too_large])
+    assert documents == []
+    assert [p.path for p in problems] == [too_large]
+    assert "bytes as JSON" in str(problems[0].problem)
+    applied = apply_document(Catalog(), b"retail:3", canonical_json(too_large.read_bytes()))
+    assert (applied.result, applied.reason) == (REFUSED, "too_large")

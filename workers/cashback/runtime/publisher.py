@@ -19,6 +19,15 @@ from confluent_kafka import Producer
 from cashback.domain.rules import parse_ruleset
 from cashback.domain.ruleset_doc import Problem, RuleSetError, load_document
 from cashback.rulefiles import FileProblem, catalog_from, load_rule_files
+from cashback.runtime.rules_feed import MAX_DOCUMENT_BYTES
+
+# librdkafka refuses a record over message.max.bytes (1,000,000 by default) before sending:
+# the workers' document limit plus room for the key and headers. Compressed, a 10,000-rule
+# document (~1.4 MB) is a small batch, so a topic left at Kafka's 1 MB default takes it.
+PRODUCER_DEFAULTS: Mapping[str, Any] = {
+    "message.max.bytes": MAX_DOCUMENT_BYTES + 64 * 1024,
+    "compression.type": "zstd",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,9 @@ def prepare(paths: Iterable[Path]) -> tuple[list[Document], list[FileProblem]]:
             same = False
         if not same:
             problems.append(FileProblem(path, Problem("", "does not survive conversion to JSON")))
+        if len(value) > MAX_DOCUMENT_BYTES:
+            too_large = f"is {len(value)} bytes as JSON; workers take {MAX_DOCUMENT_BYTES} at most"
+            problems.append(FileProblem(path, Problem("", too_large)))
         documents.append(Document(path, f"{ruleset.name}:{ruleset.version}", value))
     # The same version in two files with the same content (else a conflict above): once.
     unique = list({document.key: document for document in reversed(documents)}.values())
@@ -66,7 +78,7 @@ def prepare(paths: Iterable[Path]) -> tuple[list[Document], list[FileProblem]]:
 
 def publish(config: Mapping[str, Any], topic: str, documents: list[Document]) -> list[Published]:
     """Send every document with one idempotent producer and one flush; all or an error."""
-    producer = Producer({**config, "enable.idempotence": True})
+    producer = Producer({**PRODUCER_DEFAULTS, **config, "enable.idempotence": True})
     # A missing topic would only show as a delivery timeout minutes later: say it now.
     topics = producer.list_topics(topic, timeout=10).topics
     if topic not in topics or topics[topic].error is not None:

@@ -119,7 +119,7 @@ def open_rules_feed(
     metrics.show_catalog(loaded)
     # From here the feed is read, and new versions compiled, on a thread of its own; the
     # loop only swaps a prepared catalog in between batches.
-    updates = BackgroundRules(feed, engine, logs.get("rules"))
+    updates = BackgroundRules(feed, engine, logs.get("rules"), on_swap=metrics.show_catalog)
     updates.start()
     cleanup.callback(updates.close)  # before feed.close: callbacks run last first
     return True, updates

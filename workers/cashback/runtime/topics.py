@@ -15,9 +15,13 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from cashback.runtime.rules_feed import MAX_DOCUMENT_BYTES
+
 __all__ = ["TopicError", "TopicSpec", "create_topics", "default_topic_specs"]
 
 COMPACTED: Mapping[str, str] = {"cleanup.policy": "compact"}
+# Rule documents up to the workers' limit even when a publisher does not compress them.
+RULES_MAX_MESSAGE_BYTES: str = str(MAX_DOCUMENT_BYTES + 64 * 1024)
 
 
 class TopicError(RuntimeError):
@@ -57,13 +61,15 @@ def default_topic_specs(
 ) -> list[TopicSpec]:
     """The worker's topics: inputs, accruals, notifications and DLQ with ``partitions`` each,
     and the rules topic, compacted (``cleanup.policy=compact``) with a single partition so
-    every rule-set version is read back in the order it was published."""
+    every rule-set version is read back in the order it was published, taking records up
+    to the workers' rule document limit."""
     names = [*input_topics, accruals, notifications, dlq, rules]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"the same topic is named for two roles: {', '.join(duplicates)}")
     specs = [TopicSpec(name, partitions, replication) for name in names[:-1]]
-    specs.append(TopicSpec(rules, 1, replication, dict(COMPACTED)))
+    rules_config = {**COMPACTED, "max.message.bytes": RULES_MAX_MESSAGE_BYTES}
+    specs.append(TopicSpec(rules, 1, replication, rules_config))
     return specs
 
 

@@ -136,6 +136,15 @@ impl<'a> Reader<'a> {
         let s = self.s;
         let start = self.i;
         loop {
+            // Eight bytes at a time to the next byte that needs a look; bytewise in the
+            // last seven. Most strings (keys, SKUs, categories) end in one or two words.
+            while let Some(word) = s.get(self.i..self.i + 8) {
+                let at = first_special(u64::from_le_bytes(word.try_into().map_err(|_| Decline)?));
+                self.i += at;
+                if at < 8 {
+                    break;
+                }
+            }
             let b = *s.get(self.i).ok_or(Decline)?;
             if b == b'"' {
                 // SAFETY: `s` is valid UTF-8 (Reader::new takes a &str), `start` follows an
@@ -351,6 +360,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Where in `word` (eight bytes, little-endian) the first `"`, `\` or control byte
+/// (< 0x20) is, 0-7; 8 if none. Each term flags its bytes exactly from the lowest one up
+/// (a borrow only runs on past a flagged byte), so the lowest flag of the three is exact.
+#[inline]
+fn first_special(word: u64) -> usize {
+    let quote = word ^ (ONES * b'"' as u64);
+    let backslash = word ^ (ONES * b'\\' as u64);
+    let flags = (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (word.wrapping_sub(ONES * 0x20) & !word);
+    ((flags & HIGHS).trailing_zeros() / 8) as usize
+}
+
 /// Code points, as msgspec counts `max_length` of a str.
 #[inline]
 pub fn chars(s: &str) -> usize {
@@ -420,6 +445,54 @@ mod tests {
             let mut r = Reader::new(s);
             assert_eq!(r.uint((1 << 53) - 1).ok(), v, "{s}");
         }
+    }
+
+    #[test]
+    fn first_special_finds_the_lowest() {
+        let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        for filler in [
+            b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa2, 0xdc, 0xff,
+        ] {
+            for pos in 0..8 {
+                for b in 0..=255u8 {
+                    for later in [filler, b'"', b'\\', 0, 0x1f] {
+                        let mut word = [filler; 8];
+                        word[pos] = b;
+                        if pos < 7 {
+                            word[7] = later;
+                        }
+                        let expected = word.iter().position(|&c| special(c)).unwrap_or(8);
+                        assert_eq!(
+                            first_special(u64::from_le_bytes(word)),
+                            expected,
+                            "{word:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_of_every_length_with_an_escape_or_control_anywhere() {
+        for n in 0..40 {
+            let body: String = "ab\u{e9}c\u{1f600}d".chars().cycle().take(n).collect();
+            let quoted = format!("\"{body}\"x");
+            let mut r = Reader::new(&quoted);
+            assert_eq!(r.string().unwrap(), body.as_str());
+            assert_eq!(r.s[r.i], b'x');
+            for (insert, want) in [("\\n", Some("\n")), ("\u{1}", None), ("\\q", None)] {
+                for cut in 0..=body.chars().count() {
+                    let head: String = body.chars().take(cut).collect();
+                    let tail: String = body.chars().skip(cut).collect();
+                    let text = format!("\"{head}{insert}{tail}\"");
+                    let got = Reader::new(&text).string().ok();
+                    let expected = want.map(|w| format!("{head}{w}{tail}"));
+                    assert_eq!(got.as_deref(), expected.as_deref(), "{text:?}");
+                }
+            }
+        }
+        assert!(Reader::new("\"unterminated abcdefghijkl").string().is_err());
     }
 
     #[test]
