@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from test_worker_harness import (
     Out,
+    Topics,
     WorkerProcess,
     by_key,
     engine_for,
@@ -78,18 +79,10 @@ def test_a_join_while_offsets_are_held_by_an_open_transaction_repeats_nothing(
     crashed.send_offsets_to_transaction(ahead, metadata, 30)
     held_since = time.monotonic()
 
-    def start_worker(name: str) -> WorkerProcess:
-        return workers(
-            kafka_bootstrap,
-            topics,
-            group=group,
-            transactional_id=f"tx-{group}-{name}",
-            extra=["--batch-size", "100"],
-        ).start()
-
-    first = start_worker("a")
+    first = _start(workers, kafka_bootstrap, topics, group, "a")
     time.sleep(1)  # its committed-offset read is waiting on the open transaction
-    second = start_worker("b")  # the group changes while that read is unanswered
+    # The group changes while that read is unanswered.
+    second = _start(workers, kafka_bootstrap, topics, group, "b")
     joined = time.monotonic() - held_since
     assert joined < HELD_MS / 1000, f"the join came {joined:.0f} s in, too late to tell"
     # Once the late answers are in, the crashed transaction may end; a broker's own timeout
@@ -117,6 +110,18 @@ def test_a_join_while_offsets_are_held_by_an_open_transaction_repeats_nothing(
     assert by_key(accruals) == expected, "outputs differ from the events above the floor"
 
 
+def _start(
+    workers: Callable[..., WorkerProcess], bootstrap: str, topics: Topics, group: str, name: str
+) -> WorkerProcess:
+    return workers(
+        bootstrap,
+        topics,
+        group=group,
+        transactional_id=f"tx-{group}-{name}",
+        extra=["--batch-size", "100"],
+    ).start()
+
+
 def _offsets(events: list[Event], written: list[Out]) -> list[int]:
     """Each event's offset in its partition, in the order the events were produced."""
     offsets: dict[tuple[bytes | None, bytes | None], list[int]] = {}
@@ -141,13 +146,7 @@ def test_an_older_committed_offset_from_the_broker_repeats_nothing(
     head, tail = events[: EVENTS // 2], events[EVENTS // 2 :]
     produce(kafka_bootstrap, topics.input, head)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    worker = workers(
-        kafka_bootstrap,
-        topics,
-        group=group,
-        transactional_id=f"tx-{group}",
-        extra=["--batch-size", "100"],
-    ).start()
+    worker = _start(workers, kafka_bootstrap, topics, group, "a")
     wait_until_committed(kafka_bootstrap, group, topics.input, len(head), timeout=120)
 
     # The group's committed offsets go back to the start of each partition.

@@ -298,11 +298,12 @@ class ScriptedDelivery:
 
     def start(self, stop: threading.Event) -> None: ...
 
-    def write(self, requests: Any) -> None:
+    def write(self, requests: Any) -> list[Any]:
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
         self.written.append(list(requests))
+        return []
 
     def abandon(self) -> None: ...
 

@@ -42,7 +42,7 @@ class AtLeastOnceDelivery:
     def start(self, stop: threading.Event) -> None:
         """Nothing to prepare: the idempotent producer gets its id on first use."""
 
-    def write(self, requests: Sequence[Request]) -> None:
+    def write(self, requests: Sequence[Request]) -> Sequence[Any]:
         failed: list[Any] = []
 
         def on_delivery(error: Any, _message: Any) -> None:
@@ -65,17 +65,18 @@ class AtLeastOnceDelivery:
             raise FatalKafkaError(f"idempotent producer failed: {fatal}")
         if failed or in_flight:
             raise RetryBatch(failed[0].name() if failed else "_TIMED_OUT")
-        self._commit()
+        return self._commit()
 
-    def _commit(self) -> None:
+    def _commit(self) -> list[Any]:
         positions = [
             tp for tp in self._consumer.position(self._consumer.assignment()) if tp.offset >= 0
         ]
         if not positions:
-            return
+            return []
         try:
             self._consumer.commit(offsets=positions, asynchronous=False)
             self._metrics.show_committed(positions)
+            return positions
         except KafkaException as exc:
             # The outputs are written; the next commit covers these offsets, and if the
             # partitions moved, their new owner repeats some identical outputs.
@@ -83,6 +84,7 @@ class AtLeastOnceDelivery:
             if error.code() != KafkaError._NO_OFFSET:
                 self._metrics.count_kafka_error(error.name())
                 self._log.warning("offset commit failed", extra=fields(error=str(error)))
+            return []
 
     def abandon(self) -> None:
         """Nothing is pending between batches: each batch commits before the next poll."""

@@ -35,8 +35,9 @@ class Delivery(Protocol):
     def start(self, stop: threading.Event) -> None:
         """Get ready to write (e.g. init transactions); may block until the broker answers."""
 
-    def write(self, requests: Sequence[Request]) -> None:
-        """Write the batch and commit the consumer's positions with (or after) it."""
+    def write(self, requests: Sequence[Request]) -> Sequence[Any]:
+        """Write the batch and commit the consumer's positions with (or after) it; returns
+        the positions committed (TopicPartitions; none if the offset commit failed)."""
 
     def abandon(self) -> None:
         """Partitions are being revoked or were lost: drop anything not yet committed."""

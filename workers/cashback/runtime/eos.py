@@ -120,7 +120,7 @@ class TransactionalDelivery:
         self._stop = stop
         self._init_transactions(deadline=None)
 
-    def write(self, requests: Sequence[Request]) -> None:
+    def write(self, requests: Sequence[Request]) -> Sequence[Any]:
         deadline = self._clock() + self._wedged
         try:
             self._begin()
@@ -141,6 +141,7 @@ class TransactionalDelivery:
         self._open = False
         self._metrics.count_transaction(COMMITTED)
         self._metrics.show_committed(positions)
+        return positions  # type: ignore[no-any-return]
 
     def abandon(self) -> None:
         # The loop never polls inside a transaction, so this is only a safety net. It runs

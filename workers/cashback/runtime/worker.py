@@ -189,7 +189,7 @@ class Worker:
         started = self._clock()
         priced = price_batch(self._engine, records, self._routes)
         try:
-            self._delivery.write(priced.requests)
+            committed = self._delivery.write(priced.requests)
         except RetryBatch as retry:
             self._metrics.count_retry(retry.error)
             self._backoff = min(max(self._backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
@@ -207,7 +207,7 @@ class Worker:
             )
             stop.wait(self._backoff)
             return
-        for tp in self._consumer.position(self._consumer.assignment()):
+        for tp in committed:  # what the delivery committed is the new floor
             if tp.offset > self._floor.get((tp.topic, tp.partition), -1):
                 self._floor[(tp.topic, tp.partition)] = tp.offset
         self._backoff = 0.0
