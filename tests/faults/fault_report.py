@@ -32,7 +32,23 @@ def record(verdict: Verdict) -> None:
         out.write(orjson.dumps(verdict.as_dict()) + b"\n")
 
 
+def record_stall(cell: str, guarantee: str, events: int, reason: str, seconds: float) -> None:
+    """A cell that never finished: the stream stalled for a cause the workers named."""
+    target = os.environ.get(ENV_RESULTS)
+    if not target:
+        return
+    row = {"cell": cell, "guarantee": guarantee, "events": events, "stalled": reason}
+    with Path(target).open("ab") as out:
+        out.write(orjson.dumps({**row, "seconds": round(seconds), "exact": False}) + b"\n")
+
+
 def _row(v: dict[str, object]) -> str:
+    if "stalled" in v:
+        return (
+            f"| {v['cell']} | {str(v['guarantee']).replace('_', ' ')} | {v['events']:,} | "
+            f"- | - | - | - | - | **stalled**: {v['stalled']} | - | {v['seconds']} |"
+        )
+
     def yes(flag: object) -> str:
         return "yes" if flag else "**NO**"
 
@@ -49,7 +65,8 @@ def _row(v: dict[str, object]) -> str:
 def write_report(results: Path, target: Path) -> None:
     verdicts = [orjson.loads(line) for line in results.read_bytes().splitlines() if line]
     exact = [v for v in verdicts if v["guarantee"] == "exactly_once"]
-    bad = [v["cell"] for v in exact if not v["exact"]]
+    bad = [v["cell"] for v in exact if not v["exact"] and "stalled" not in v]
+    stalled = [v["cell"] for v in verdicts if "stalled" in v]
     lines = [
         BEGIN,
         "## Fault matrix",
@@ -57,7 +74,12 @@ def write_report(results: Path, target: Path) -> None:
         f"Written by `make faults` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
         f"({platform.machine()}, {os.cpu_count()} CPUs shared with other jobs, Python "
         f"{sys.version.split()[0]}): {len(verdicts)} cells, {len(exact)} exactly-once, "
-        + (f"**not exact: {', '.join(bad)}**" if bad else "every exactly-once cell exact")
+        + (
+            f"**not exact: {', '.join(bad)}**"
+            if bad
+            else "every exactly-once cell that ran to the end exact"
+        )
+        + (f"; **stalled, not judged: {', '.join(stalled)}**" if stalled else "")
         + ". Recovery: seconds from the fault lifted to the next accrual a read_committed "
         "reader saw. Lost and duplicated count accruals and dead letters.",
         "",

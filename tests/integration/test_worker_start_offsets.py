@@ -23,12 +23,14 @@ from test_worker_harness import (
     Topics,
     WorkerProcess,
     by_key,
+    committed_total,
     engine_for,
     expected_by_key,
     make_topics,
     produce,
     publish_rules,
     read_all,
+    wait_for,
     wait_until_committed,
 )
 
@@ -180,3 +182,54 @@ def test_an_older_committed_offset_from_the_broker_repeats_nothing(
     twice = sum(n - 1 for n in once.values())
     assert twice == 0, f"{twice} accruals written twice"
     assert by_key(accruals) == expected_by_key(engine_for(document), events)[ACCRUALS]
+
+
+def test_offsets_held_by_a_transaction_are_reported_and_the_partition_starts_once_freed(
+    kafka_bootstrap: str, topic_factory: TopicFactory, workers: Callable[..., WorkerProcess]
+) -> None:
+    """A transaction that holds the group's offsets for minutes: what a broker that lost
+    a transaction's markers leaves behind (a hanging transaction, docs/reliability.md).
+    The worker cannot start the partitions; it must say why (not poll on in silence), and
+    start them exactly where the group stands once the transaction is aborted."""
+    topics = make_topics(topic_factory, partitions=PARTITIONS)
+    document = ruleset_document()
+    publish_rules(kafka_bootstrap, topics.rules, document)
+    events = stream(EVENTS // 2, seed=37, customers=200)
+    produce(kafka_bootstrap, topics.input, events)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    written = read_all(kafka_bootstrap, topics.input)
+    setter = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+    setter.commit(
+        offsets=[TopicPartition(topics.input, p, FLOOR) for p in range(PARTITIONS)],
+        asynchronous=False,
+    )
+    hanging = Producer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "transactional.id": f"hanging-{group}",
+            "transaction.timeout.ms": 600_000,  # outlives the test: only an abort frees it
+        }
+    )
+    hanging.init_transactions(30)
+    hanging.begin_transaction()
+    ahead = [TopicPartition(topics.input, p, FLOOR + 50) for p in range(PARTITIONS)]
+    hanging.send_offsets_to_transaction(ahead, setter.consumer_group_metadata(), 30)
+
+    worker = _start(workers, kafka_bootstrap, topics, group, "a")
+
+    def reported() -> bool:
+        return any("held by an open transaction" in line.get("msg", "") for line in worker.logs())
+
+    wait_for(reported, 60, "the worker to say its offsets are held by a transaction")
+    assert worker.metric("cashback_kafka_errors_total", error="UNSTABLE_OFFSET_COMMIT") >= 1
+    assert committed_total(kafka_bootstrap, group, topics.input) == PARTITIONS * FLOOR
+    line = next(x for x in worker.logs() if "held by an open transaction" in x.get("msg", ""))
+    assert sorted(line["partitions"]) == [f"{topics.input}[{p}]" for p in range(PARTITIONS)]
+
+    hanging.abort_transaction(30)  # what the runbook's kafka-transactions abort does
+    wait_until_committed(kafka_bootstrap, group, topics.input, len(events), timeout=120)
+    assert worker.proc is not None and worker.proc.poll() is None
+    at = _offsets(events, written)
+    priced = [e for e, offset in zip(events, at, strict=True) if offset >= FLOOR]
+    accruals = read_all(kafka_bootstrap, topics.accruals)
+    assert by_key(accruals) == expected_by_key(engine_for(document), priced)[ACCRUALS]

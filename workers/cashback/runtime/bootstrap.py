@@ -34,10 +34,12 @@ from cashback.runtime.clients import (
     consumer_config,
     consumer_lags,
     offset_reset_policy,
+    probe_config,
     producer_config,
 )
 from cashback.runtime.delivery import Delivery
 from cashback.runtime.eos import TransactionalDelivery
+from cashback.runtime.held_offsets import HeldOffsets
 from cashback.runtime.http import Health
 from cashback.runtime.logs import fields
 from cashback.runtime.metrics import Metrics
@@ -144,6 +146,11 @@ def _serve(
         def make_producer() -> Any:
             return Producer(producer_config(settings, log=kafka_log, on_error=errors))
 
+        def make_probe(stable: bool) -> Any:
+            return Consumer(probe_config(settings, stable=stable, log=kafka_log, on_error=errors))
+
+        held = HeldOffsets(make_probe, metrics, log)
+        cleanup.callback(held.close)
         delivery = _delivery(settings, make_producer, consumer, metrics, log)
         cleanup.callback(_quietly, delivery.close, log)
         worker = Worker(
@@ -161,6 +168,7 @@ def _serve(
             batch_size=settings.batch_size,
             poll_seconds=settings.commit_interval_ms / 1000,
             offset_reset=offset_reset_policy(settings),
+            held=held,
         )
         try:
             delivery.start(stop)

@@ -93,6 +93,26 @@ def consumer_config(
     return _layer(defaults, settings, fixed)
 
 
+def probe_config(
+    settings: Settings, *, stable: bool, log: logging.Logger, on_error: Callable[[Any], None]
+) -> dict[str, Any]:
+    """A consumer of the worker's group that only asks for committed offsets: it never
+    subscribes, so it never joins the group (runtime/held_offsets.py). `stable`: as the
+    worker asks (read_committed: KIP-447 require_stable), else without waiting on open
+    transactions."""
+    fixed = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": settings.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed" if stable else "read_uncommitted",
+    }
+    config = _layer(_common(settings, log, on_error), settings, fixed)
+    for own in ("group.instance.id", "statistics.interval.ms", "auto.offset.reset"):
+        config.pop(own, None)
+    return config
+
+
 def offset_reset_policy(settings: Settings) -> str:
     """Where a partition the group never committed starts (`--kafka auto.offset.reset`)."""
     return str(settings.kafka_config().get("auto.offset.reset", OFFSET_RESET_DEFAULT))

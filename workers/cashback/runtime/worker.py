@@ -21,6 +21,7 @@ from cashback.runtime.batch import Record, Routes, price_batch
 from cashback.runtime.between_batches import RuleUpdates, report_batch, swap_rules
 from cashback.runtime.clients import FatalKafkaError
 from cashback.runtime.delivery import Delivery, RetryBatch
+from cashback.runtime.held_offsets import HeldOffsets
 from cashback.runtime.http import Health
 from cashback.runtime.logs import SUMMARY_SECONDS, Repeats, fields, summarize_repeats
 from cashback.runtime.metrics import Metrics
@@ -29,6 +30,7 @@ from cashback.runtime.start_offsets import StartOffsets, is_reset
 MAX_BACKOFF_SECONDS: Final = 5.0
 COMMITTED_TIMEOUT_SECONDS: Final = 5.0
 PATIENT_COMMITTED_SECONDS: Final = 60.0
+LOOK_SECONDS: Final = 5.0  # how often the loop tells the held-offsets watch what waits
 
 
 class ClientErrors:
@@ -80,9 +82,14 @@ class Worker:
         batch_size: int = 2000,
         poll_seconds: float = 0.1,
         offset_reset: str = "earliest",
+        held: HeldOffsets | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
+        # Says why a partition does not start when a transaction holds its committed
+        # offset (runtime/held_offsets.py); the loop only tells it which ones wait.
+        self._held = held
+        self._next_look = 0.0
         # The offsets this process committed, per partition: the group's committed offset
         # can only be at or past them while it runs (other owners move it forward). A
         # broker just back from a crash has answered with offsets minutes old (its group
@@ -116,6 +123,9 @@ class Worker:
             records = self.poll(stop)
             if records:
                 self.process(records, stop)
+            if self._held is not None and self._clock() >= self._next_look:
+                self._next_look = self._clock() + LOOK_SECONDS
+                self._look()
             self._health.beat()
             self._errors.summarize()
 
@@ -152,6 +162,21 @@ class Worker:
         if self._unverified and records:
             return self._above_floor(records)
         return records
+
+    def _look(self) -> None:
+        """Hand the watch the assigned partitions without a position (local calls only)."""
+        assert self._held is not None
+        assignment = self._consumer.assignment()
+        if not assignment:
+            self._held.waiting([])
+            return
+        self._held.waiting(
+            [
+                (tp.topic, tp.partition)
+                for tp in self._consumer.position(assignment)
+                if tp.offset < 0
+            ]
+        )
 
     def _above_floor(self, records: list[Record]) -> list[Record]:
         """Drop records below what this process committed already (and move their
@@ -204,6 +229,7 @@ class Worker:
                 settled=retry.settled,
                 stop=stop,
                 floor=self._floor,
+                held=self._held,
             )
             stop.wait(self._backoff)
             return
@@ -238,6 +264,7 @@ def rewind(
     settled: bool = True,
     stop: threading.Event | None = None,
     floor: dict[tuple[str, int], int] | None = None,
+    held: HeldOffsets | None = None,
 ) -> None:
     """Seek the batch's partitions back to their committed offsets, so the next poll
     returns the same records again. When the attempt is known to be aborted (`settled`),
@@ -246,11 +273,17 @@ def rewind(
     until they come (or `stop`), and without them the process exits rather than guess."""
     targets = _first_offsets(records)
     wanted = [TopicPartition(topic, partition) for topic, partition in targets]
+    if held is not None and not settled:
+        held.waiting(list(targets))  # the watch says why, if the wait is long
     committed = _committed(consumer, wanted, log, patient=not settled, stop=stop)
+    if held is not None and not settled:
+        held.waiting([])
     if committed is None and not settled:
+        why = held.diagnosis if held is not None and held.diagnosis else None
         raise FatalKafkaError(
             "cannot read the committed offsets after an interrupted commit; exiting so the "
             "next owner resumes from them (nothing is lost or doubled)"
+            + (f": {why}" if why else "")
         )
     for tp in committed or []:
         if tp.error is None and tp.offset >= 0:
