@@ -10,6 +10,7 @@ twice that way (docs/reliability.md). The worker now decides the start itself.""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -34,6 +35,7 @@ from test_worker_harness import (
     wait_until_committed,
 )
 
+from cashback.devtools.local_kafka.toolchain import ensure_jars, find_java
 from cashback.domain.engine import ACCRUALS
 from events_factory import Event, ruleset_document, stream
 from kafka_support import TopicFactory
@@ -190,7 +192,8 @@ def test_offsets_held_by_a_transaction_are_reported_and_the_partition_starts_onc
     """A transaction that holds the group's offsets for minutes: what a broker that lost
     a transaction's markers leaves behind (a hanging transaction, docs/reliability.md).
     The worker cannot start the partitions; it must say why (not poll on in silence), and
-    start them exactly where the group stands once the transaction is aborted."""
+    start them exactly where the group stands once the transaction is aborted, here with
+    the runbook's command (kafka-transactions abort)."""
     topics = make_topics(topic_factory, partitions=PARTITIONS)
     document = ruleset_document()
     publish_rules(kafka_bootstrap, topics.rules, document)
@@ -226,10 +229,73 @@ def test_offsets_held_by_a_transaction_are_reported_and_the_partition_starts_onc
     line = next(x for x in worker.logs() if "held by an open transaction" in x.get("msg", ""))
     assert sorted(line["partitions"]) == [f"{topics.input}[{p}]" for p in range(PARTITIONS)]
 
-    hanging.abort_transaction(30)  # what the runbook's kafka-transactions abort does
+    # The runbook's way out: Kafka's own tool writes the abort marker where the
+    # transaction holds the group's offsets (the coordinator is not asked).
+    offsets_partition = _offsets_partition(kafka_bootstrap, group)
+    start_offset = _open_transaction_start(kafka_bootstrap, offsets_partition)
+    _kafka_transactions(
+        kafka_bootstrap,
+        "abort",
+        "--topic",
+        "__consumer_offsets",
+        "--partition",
+        str(offsets_partition),
+        "--start-offset",
+        str(start_offset),
+    )
     wait_until_committed(kafka_bootstrap, group, topics.input, len(events), timeout=120)
     assert worker.proc is not None and worker.proc.poll() is None
     at = _offsets(events, written)
     priced = [e for e, offset in zip(events, at, strict=True) if offset >= FLOOR]
     accruals = read_all(kafka_bootstrap, topics.accruals)
     assert by_key(accruals) == expected_by_key(engine_for(document), priced)[ACCRUALS]
+
+
+def _kafka_transactions(bootstrap: str, *args: str) -> str:
+    """`kafka-transactions.sh` (org.apache.kafka.tools.TransactionsCommand) from the jars
+    the local broker runs on."""
+    command = [
+        find_java(),
+        "-cp",
+        str(ensure_jars() / "*"),
+        "org.apache.kafka.tools.TransactionsCommand",
+        "--bootstrap-server",
+        bootstrap,
+        *args,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"kafka-transactions {args[0]}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def _offsets_partition(bootstrap: str, group: str) -> int:
+    """The __consumer_offsets partition of `group`: Java's String.hashCode through Kafka's
+    Utils.abs, modulo the partition count (as the broker places it)."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"meta-{group}"})
+    try:
+        topic = reader.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
+        count = len(topic.partitions)
+    finally:
+        reader.close()
+    code = 0
+    for unit in group.encode("utf-16-be").hex(" ", 2).split():
+        code = (31 * code + int(unit, 16)) & 0xFFFFFFFF
+    signed = code - (1 << 32) if code >= 1 << 31 else code
+    return (0 if signed == -(1 << 31) else abs(signed)) % count  # Kafka's Utils.abs
+
+
+def _open_transaction_start(bootstrap: str, partition: int) -> int:
+    """The start offset of the one open transaction `describe-producers` lists there."""
+    table = _kafka_transactions(
+        bootstrap,
+        "describe-producers",
+        "--topic",
+        "__consumer_offsets",
+        "--partition",
+        str(partition),
+    )
+    lines = [line.split() for line in table.strip().splitlines()]
+    column = lines[0].index("CurrentTransactionStartOffset")
+    starts = [int(row[column]) for row in lines[1:] if int(row[column]) >= 0]
+    assert len(starts) == 1, f"open transactions on __consumer_offsets-{partition}: {table}"
+    return starts[0]
