@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fault_catalog import broker_hard_kill
-from fault_harness import BROKER_TIMEOUT, Rig, run_cell
+from fault_harness import BROKER_TIMEOUT, Rig
+from fault_limits import run_cell_unless_hanging
 from fault_report import record
 from test_worker_harness import WorkerProcess, make_topics, produce, publish_rules, wait_for
 
@@ -29,9 +31,10 @@ GRACE_SECONDS = 30.0
     reason="make faults: the reduced matrix in make test already crashes the broker once",
 )
 def test_broker_sigkill_twice_exactly_once_and_no_stall(
-    rig: Rig, workers: Callable[..., WorkerProcess]
+    rig: Rig, workers: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
-    verdict = run_cell(
+    verdict = run_cell_unless_hanging(
+        tmp_path,
         "broker SIGKILL x2",
         rig,
         TopicFactory(rig.direct),

@@ -12,10 +12,8 @@ every cell; at least once must show 0 lost, every duplicate de-duplicable by its
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fault_catalog import (
@@ -29,8 +27,9 @@ from fault_catalog import (
     worker_kill_in_rebalance,
     worker_zombie,
 )
-from fault_harness import AT_LEAST_ONCE, EXACTLY_ONCE, Cell, Rig, Verdict, run_cell
-from fault_report import record, record_stall
+from fault_harness import AT_LEAST_ONCE, EXACTLY_ONCE, Cell, Rig, Verdict
+from fault_limits import run_cell_unless_hanging
+from fault_report import record
 from test_worker_harness import WorkerProcess
 
 from kafka_support import TopicFactory
@@ -101,52 +100,11 @@ def _check(verdict: Verdict) -> None:
 # restart: the worker could not read the committed offsets for 60 s, exited as designed,
 # and the group committed nothing more for 180 s (2,601 of 20,400). Issue 12, unexplained
 # like the soak's 7-minute stall (docs/reliability.md).
-# What the workers log when a transaction holds the group's offsets for good
-# (runtime/held_offsets.py).
-HELD_LINE = "held by a hanging transaction"
-HANGING = (
-    "known broker limit (issue 12, docs/reliability.md 'A hanging transaction'): Kafka 4.4.0 "
-    "killed while a transaction was in PrepareCommit wrote CompleteCommit after its restart "
-    "without the commit markers (seen in 1 of 5 every-fault sequences on 2026-12-01: no "
-    "progress for 180 s at 2,601 of 20,400); the workers reported it"
-)
-
-
-def _hanging(log_dir: Path) -> str | None:
-    """The first worker log line saying a transaction holds the offsets, if any."""
-    for log in sorted(log_dir.glob("worker-*.log")):
-        for line in log.read_text(errors="replace").splitlines():
-            if HELD_LINE in line:
-                return line[:300]
-    return None
-
-
-def _cell(log_dir: Path, name: str, *args: Any, **kwargs: Any) -> Verdict:
-    """run_cell, except that a stall the workers attributed to a hanging transaction (a
-    broker fault no client can undo) is an expected failure with what they said; the
-    report gets a row saying so."""
-    started = time.monotonic()
-    try:
-        return run_cell(name, *args, **kwargs)
-    except AssertionError as exc:
-        said = _hanging(log_dir)
-        if said is None:
-            raise
-        record_stall(
-            name,
-            kwargs.get("guarantee", EXACTLY_ONCE),
-            kwargs["events"],
-            f"hanging transaction left by the broker, reported by the worker ({exc})",
-            time.monotonic() - started,
-        )
-        pytest.xfail(f"{HANGING}; {exc}; worker: {said}")
-
-
 @pytest.mark.skipif(FULL, reason="make faults runs the full matrix instead")
 def test_every_fault_once_exactly_once(
     rig: Rig, workers: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
-    verdict = _cell(
+    verdict = run_cell_unless_hanging(
         tmp_path,
         "every fault once, in sequence",
         rig,
@@ -175,7 +133,7 @@ def test_full_matrix(
     rig: Rig, workers: Callable[..., WorkerProcess], tmp_path: Path, name: str, guarantee: str
 ) -> None:
     fault, extra, instances, bad_every = CELLS[name]
-    verdict = _cell(
+    verdict = run_cell_unless_hanging(
         tmp_path,
         name,
         rig,
