@@ -466,13 +466,18 @@ def _feed(bootstrap: str, topic: str, inputs: list[Event], release: list[float])
     while sent < len(inputs):
         allowed = min(len(inputs), int(len(inputs) * release[0]))
         for event in inputs[sent:allowed]:
-            producer.produce(
-                topic,
-                key=event.key,
-                value=event.value,
-                headers=event.headers,
-                on_delivery=delivered,
-            )
+            while True:  # more than librdkafka queues at once (100,000): let it drain
+                try:
+                    producer.produce(
+                        topic,
+                        key=event.key,
+                        value=event.value,
+                        headers=event.headers,
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.1)
         sent = max(sent, allowed)
         producer.poll(0.2)
     left = producer.flush(600)
