@@ -91,7 +91,7 @@ kafka-down: install ## stop the local broker started by kafka-up
 # The fault matrix (tests/faults): every fault as its own cell on 100,000 events, both
 # guarantees; the verdicts go to docs/reliability.md. `make test` runs a reduced matrix.
 FAULTS_RESULTS := $(or $(CASHBACK_FAULTS_RESULTS),$(CURDIR)/.pytest_cache/faults.jsonl)
-faults: install ## the full fault matrix (about 40 min); writes its table to docs/reliability.md
+faults: install ## the full fault matrix (about 20 min); writes its table to docs/reliability.md
 	@mkdir -p $(dir $(FAULTS_RESULTS)) && rm -f $(FAULTS_RESULTS)
 	@rc=0; CASHBACK_FAULTS=full CASHBACK_FAULTS_RESULTS=$(FAULTS_RESULTS) \
 	  bash .ci/pytest.sh tests/faults -m faults $(PYTEST_ARGS) || rc=$$?; \
