@@ -5,6 +5,8 @@
 #![no_main]
 #![allow(dead_code)]
 
+#[path = "../../src/demand.rs"]
+mod demand;
 #[path = "../../src/engine.rs"]
 mod engine;
 #[path = "../../src/event.rs"]
