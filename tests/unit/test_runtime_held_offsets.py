@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -47,11 +48,24 @@ def _watch(
         probes.__getitem__,
         metrics,
         logging.getLogger("test.held"),
+        # The tests call check_once themselves; the watch's own thread must not look too.
+        check_seconds=3600,
         patience_seconds=20,
         hanging_seconds=hanging,
         clock=clock,
     )
+    _OPEN.append(watch)
     return watch, clock, metrics, probes
+
+
+_OPEN: list[HeldOffsets] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_watches() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
 
 
 def _held_count(metrics: Metrics) -> float:
