@@ -47,7 +47,7 @@ RUNBOOK: Final = "docs/runbook.md#a-hanging-transaction"
 Partition = tuple[str, int]
 
 
-def committed_or_none(client: Any, partitions: Sequence[Partition], timeout: float) -> bool:
+def can_read_committed(client: Any, partitions: Sequence[Partition], timeout: float) -> bool:
     """Whether `client` can read the committed offsets of `partitions` within `timeout`."""
     try:
         client.committed([TopicPartition(t, p) for t, p in partitions], timeout=timeout)
@@ -123,9 +123,9 @@ class HeldOffsets:
         if not since:
             return None
         overdue = sorted(since)
-        if committed_or_none(self._probe(True), overdue, self._ask_timeout):
+        if can_read_committed(self._probe(True), overdue, self._ask_timeout):
             return False  # readable: an idle partition, or librdkafka about to start it
-        if not committed_or_none(self._probe(False), overdue, self._ask_timeout):
+        if not can_read_committed(self._probe(False), overdue, self._ask_timeout):
             return None  # the group coordinator itself does not answer: client errors say why
         held_for = now - min(since.values())
         self._metrics.count_kafka_error(HELD)
